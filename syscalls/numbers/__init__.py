@@ -1,0 +1,1 @@
+"""Per-architecture syscall numbers, generated from the kernel's tables."""
