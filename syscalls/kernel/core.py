@@ -1,0 +1,179 @@
+"""The kernel model's root: one emulated process and the services its threads share.
+
+Signal generation lives here because it touches several threads at once: sending a
+signal queues it, and if the target (or, for a process-directed signal, some thread
+not blocking it) is parked in a syscall, takes it off its wait so the run loop can
+deliver the signal (Linux's signal_wake_up). Thread and process exit live here for
+the same reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from syscalls.kernel.futex import FutexTable
+from syscalls.kernel.sched import Scheduler
+from syscalls.kernel.signals import (
+    SIG_DFL,
+    UNBLOCKABLE,
+    Default,
+    Sig,
+    SigInfo,
+    bit,
+    default_action,
+)
+from syscalls.kernel.task import Process, Task, TaskState
+
+if TYPE_CHECKING:
+    from syscalls.abi import LinuxAbi
+    from syscalls.kernel.clock import Clock
+    from syscalls.kernel.memory import GuestMemory
+
+
+@dataclass(slots=True)
+class KernelOptions:
+    hostname: str = "elftrace"
+    release: str = "6.1.0-elftrace"
+    version: str = "#1 SMP PREEMPT_DYNAMIC"
+    ncpus: int = 1
+    deterministic: bool = False
+
+
+class Kernel:
+    def __init__(self, abi: LinuxAbi, mem: GuestMemory, clock: Clock,
+                 options: KernelOptions | None = None) -> None:
+        self.abi = abi
+        self.mem = mem
+        self.clock = clock
+        self.options = options or KernelOptions()
+        self.scheduler = Scheduler(clock)
+        self.futexes = FutexTable()
+        self.process: Process | None = None
+        self._tids: itertools.count[int] = itertools.count(1)
+        self._inodes = itertools.count(4026531840 + 1000)
+        self.exit_group_requested = False
+        self._random = random.Random(0x5EED) if self.options.deterministic else None
+
+    def random_bytes(self, count: int) -> bytes:
+        """AT_RANDOM and getrandom(2): the host's entropy, or a fixed stream when deterministic."""
+        if self._random is not None:
+            return self._random.randbytes(count)
+        return os.urandom(count)
+
+    def thread_created(self, parent: Task, child: Task) -> None:
+        """Called after clone created ``child``; the emulator observes it."""
+
+    def attach_process(self, process: Process) -> None:
+        self.process = process
+        self._tids = itertools.count(process.pid + 1)
+
+    @property
+    def proc(self) -> Process:
+        assert self.process is not None
+        return self.process
+
+    def new_tid(self) -> int:
+        return next(self._tids)
+
+    def new_inode(self) -> int:
+        return next(self._inodes)
+
+    def task(self, tid: int) -> Task | None:
+        task = self.proc.tasks.get(tid)
+        if task is None or task.state is TaskState.EXITED:
+            return None
+        return task
+
+    # Signals -----------------------------------------------------------------------------
+
+    def signal_task(self, task: Task, info: SigInfo) -> None:
+        """tgkill/tkill and synchronous signals: queue on one thread."""
+        process = task.process
+        if self._discard_at_send(process, task.sigmask, info.signo):
+            return
+        if task.pending.add(info):
+            self._wake_for_signal(task, info.signo)
+
+    def signal_process(self, info: SigInfo) -> None:
+        """kill(2): queue on the process; some thread that does not block it will take it."""
+        process = self.proc
+        live = process.live_tasks()
+        if not live:
+            return
+        if info.signo == Sig.SIGKILL:
+            self.kill_group(Sig.SIGKILL)
+            return
+        if self._discard_at_send(process, 0, info.signo) and not process.blocked_everywhere(
+                info.signo):
+            return
+        if not process.pending.add(info):
+            return
+        for task in live:
+            if not task.sigmask & bit(info.signo):
+                self._wake_for_signal(task, info.signo)
+                break
+
+    def force_signal(self, task: Task, info: SigInfo) -> None:
+        """A fault the CPU raised: it cannot be blocked or ignored (force_sig_info_to_task)."""
+        process = task.process
+        action = process.action(info.signo)
+        blocked = task.sigmask & bit(info.signo)
+        if action.is_ignore or blocked:
+            action.handler = SIG_DFL
+            task.sigmask &= ~bit(info.signo)
+        task.pending.add(info)
+
+    def _discard_at_send(self, process: Process, mask: int, signo: int) -> bool:
+        """Linux drops a signal at send time if it is ignored and not blocked."""
+        return process.ignores(signo) and not mask & bit(signo)
+
+    def _wake_for_signal(self, task: Task, signo: int) -> None:
+        if task.sigmask & bit(signo) and not bit(signo) & UNBLOCKABLE:
+            return
+        self.scheduler.interrupt(task)
+
+    # Exit --------------------------------------------------------------------------------
+
+    def exit_thread(self, task: Task, code: int) -> None:
+        """exit(2) of one thread: CLONE_CHILD_CLEARTID, then the group ends with its last one."""
+        task.exit_code = code
+        self._retire(task)
+        if task.clear_child_tid:
+            try:
+                self.mem.write_u32(task.clear_child_tid, 0)
+                self.futexes.wake(task.clear_child_tid, 1)
+            except Exception:  # noqa: BLE001 - an unmapped address is ignored, as in Linux
+                pass
+        if not task.process.live_tasks() and task.process.exit_status is None:
+            task.process.exit_status = (code & 0xFF) << 8
+
+    def exit_group(self, code: int) -> None:
+        process = self.proc
+        if process.exit_status is None:
+            process.exit_status = (code & 0xFF) << 8
+        for task in process.live_tasks():
+            self._retire(task)
+        self.exit_group_requested = True
+
+    def kill_group(self, signo: int, core: bool = False) -> None:
+        """The process dies of a signal (a default action of term or core)."""
+        process = self.proc
+        if process.exit_status is None:
+            process.exit_status = signo | (0x80 if core else 0)
+        for task in process.live_tasks():
+            self._retire(task)
+        self.exit_group_requested = True
+
+    def _retire(self, task: Task) -> None:
+        self.scheduler.remove(task)
+        task.state = TaskState.EXITED
+        task.blocked = None
+
+    def default_is_fatal(self, signo: int) -> tuple[bool, bool]:
+        """(kills the process, dumps core) for a signal taking its default action."""
+        action = default_action(signo)
+        return action in (Default.TERM, Default.CORE), action is Default.CORE

@@ -1,0 +1,653 @@
+"""Open file descriptions and the fd table.
+
+Every guest fd points to a :class:`File` (shared by dup'd fds, as a Linux open file
+description is). Host-backed files keep a host descriptor; pipes, eventfds and epoll
+instances live entirely here so that blocking on them parks only the guest thread.
+Status flags (O_NONBLOCK, O_APPEND...) are the guest's view and never change the
+host descriptor: a guest setting O_NONBLOCK on its stdin must not change the
+terminal of the shell that started elftrace.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import stat as stat_mod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
+from syscalls.errno import Errno, SyscallError, from_os_error
+from syscalls.kernel.wait import WaitQueue
+
+EPOLLIN = 0x001
+EPOLLPRI = 0x002
+EPOLLOUT = 0x004
+EPOLLERR = 0x008
+EPOLLHUP = 0x010
+EPOLLRDNORM = 0x040
+EPOLLWRNORM = 0x100
+EPOLLRDHUP = 0x2000
+EPOLLONESHOT = 1 << 30
+EPOLLET = 1 << 31
+
+PIPE_CAPACITY = 65536
+
+
+class WouldBlock(Exception):
+    """The operation cannot make progress now; the handler blocks or returns EAGAIN."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatResult:
+    """What stat-family calls report; packed per ABI by syscalls.structs."""
+
+    dev: int
+    ino: int
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def from_host(cls, st: os.stat_result) -> StatResult:
+        return cls(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid,
+                   st.st_rdev, st.st_size, st.st_blksize, st.st_blocks, st.st_atime_ns,
+                   st.st_mtime_ns, st.st_ctime_ns)
+
+
+class File:
+    """An open file description."""
+
+    kind = "file"
+
+    def __init__(self, flags: int, path: str = "") -> None:
+        self.flags = flags
+        self.path = path
+        self.readq = WaitQueue()
+        self.writeq = WaitQueue()
+        self.seq = 0
+        """Bumped on every readiness change; edge-triggered epoll reports changes of it."""
+        self.refs = 0
+
+    @property
+    def readable(self) -> bool:
+        return (self.flags & O_ACCMODE) in (O_RDONLY, O_RDWR)
+
+    @property
+    def writable(self) -> bool:
+        return (self.flags & O_ACCMODE) in (O_WRONLY, O_RDWR)
+
+    @property
+    def nonblocking(self) -> bool:
+        return bool(self.flags & O_NONBLOCK)
+
+    @property
+    def pollable(self) -> bool:
+        """epoll refuses regular files and directories (EPERM); everything else can be watched."""
+        return True
+
+    def changed(self) -> None:
+        self.seq += 1
+        self.readq.notify_all()
+        self.writeq.notify_all()
+
+    def host_poll_fd(self) -> int | None:
+        """A host fd the idle loop can select on while a guest thread waits for this file."""
+        return None
+
+    def read(self, size: int) -> bytes:
+        raise SyscallError(Errno.EINVAL)
+
+    def write(self, data: bytes) -> int:
+        raise SyscallError(Errno.EINVAL)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        raise SyscallError(Errno.ESPIPE)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise SyscallError(Errno.ESPIPE)
+
+    def seek(self, offset: int, whence: int) -> int:
+        raise SyscallError(Errno.ESPIPE)
+
+    def stat(self) -> StatResult:
+        raise SyscallError(Errno.EBADF)
+
+    def poll(self) -> int:
+        """Current readiness as EPOLL* bits."""
+        return 0
+
+    def release(self) -> None:
+        """The last fd referring to this description was closed."""
+
+    def truncate(self, length: int) -> None:
+        raise SyscallError(Errno.EINVAL)
+
+    def sync(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _host_ready(fd: int, events: int) -> int:
+    want_r = [fd] if events & EPOLLIN else []
+    want_w = [fd] if events & EPOLLOUT else []
+    try:
+        r, w, x = select.select(want_r, want_w, [fd], 0)
+    except (OSError, ValueError):
+        return EPOLLERR
+    ready = 0
+    if r:
+        ready |= EPOLLIN | EPOLLRDNORM
+    if w:
+        ready |= EPOLLOUT | EPOLLWRNORM
+    if x:
+        ready |= EPOLLPRI
+    return ready
+
+
+class HostFile(File):
+    """A file, directory, device or inherited pipe/tty opened on the host."""
+
+    kind = "host"
+
+    def __init__(self, fd: int, flags: int, path: str, *, close_host: bool = True) -> None:
+        super().__init__(flags, path)
+        self.fd = fd
+        self.close_host = close_host
+        st = os.fstat(fd)
+        self.mode = st.st_mode
+        self.dir_entries: list[tuple[int, int, str]] | None = None
+        self.dir_pos = 0
+
+    @property
+    def is_stream(self) -> bool:
+        """Pipes, sockets, ttys and character devices: reads may block."""
+        return not (stat_mod.S_ISREG(self.mode) or stat_mod.S_ISDIR(self.mode)
+                    or stat_mod.S_ISBLK(self.mode))
+
+    def host_poll_fd(self) -> int | None:
+        return self.fd if self.is_stream else None
+
+    @property
+    def pollable(self) -> bool:
+        return self.is_stream
+
+    def read(self, size: int) -> bytes:
+        if not self.readable:
+            raise SyscallError(Errno.EBADF)
+        if stat_mod.S_ISDIR(self.mode):
+            raise SyscallError(Errno.EISDIR)
+        if self.is_stream and not _host_ready(self.fd, EPOLLIN):
+            raise WouldBlock
+        try:
+            return os.read(self.fd, size)
+        except BlockingIOError:
+            raise WouldBlock from None
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def write(self, data: bytes) -> int:
+        if not self.writable:
+            raise SyscallError(Errno.EBADF)
+        try:
+            if self.flags & O_APPEND and not self.is_stream:
+                os.lseek(self.fd, 0, os.SEEK_END)
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            raise WouldBlock from None
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def pread(self, size: int, offset: int) -> bytes:
+        if not self.readable:
+            raise SyscallError(Errno.EBADF)
+        if self.is_stream:
+            raise SyscallError(Errno.ESPIPE)
+        try:
+            return os.pread(self.fd, size, offset)
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        if not self.writable:
+            raise SyscallError(Errno.EBADF)
+        if self.is_stream:
+            raise SyscallError(Errno.ESPIPE)
+        try:
+            return os.pwrite(self.fd, data, offset)
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def seek(self, offset: int, whence: int) -> int:
+        if stat_mod.S_ISDIR(self.mode):
+            if whence != os.SEEK_SET or offset < 0:
+                raise SyscallError(Errno.EINVAL)
+            self.dir_pos = offset
+            if offset == 0:
+                self.dir_entries = None
+            return offset
+        try:
+            return os.lseek(self.fd, offset, whence)
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def stat(self) -> StatResult:
+        try:
+            return StatResult.from_host(os.fstat(self.fd))
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def poll(self) -> int:
+        if not self.is_stream:
+            ready = 0
+            if self.readable:
+                ready |= EPOLLIN | EPOLLRDNORM
+            if self.writable:
+                ready |= EPOLLOUT | EPOLLWRNORM
+            return ready
+        return _host_ready(self.fd, (EPOLLIN if self.readable else 0)
+                           | (EPOLLOUT if self.writable else 0))
+
+    def truncate(self, length: int) -> None:
+        try:
+            os.ftruncate(self.fd, length)
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def sync(self) -> None:
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise from_os_error(exc) from None
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def release(self) -> None:
+        if self.close_host:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+
+    def directory_entries(self) -> list[tuple[int, int, str]]:
+        """(inode, d_type, name) for getdents64, including ``.`` and ``..``."""
+        if self.dir_entries is None:
+            entries: list[tuple[int, int, str]] = []
+            try:
+                here = os.fstat(self.fd)
+                entries.append((here.st_ino, DT_DIR, "."))
+                parent = os.stat("..", dir_fd=self.fd)
+                entries.append((parent.st_ino, DT_DIR, ".."))
+                with os.scandir(self.fd) as it:
+                    for entry in it:
+                        entries.append((entry.inode(), _dtype(entry), entry.name))
+            except OSError as exc:
+                raise from_os_error(exc) from None
+            self.dir_entries = entries
+        return self.dir_entries
+
+
+DT_UNKNOWN = 0
+DT_FIFO = 1
+DT_CHR = 2
+DT_DIR = 4
+DT_BLK = 6
+DT_REG = 8
+DT_LNK = 10
+DT_SOCK = 12
+
+
+def _dtype(entry: os.DirEntry[str]) -> int:
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return DT_UNKNOWN
+    return dtype_of_mode(mode)
+
+
+def dtype_of_mode(mode: int) -> int:
+    for test, value in ((stat_mod.S_ISREG, DT_REG), (stat_mod.S_ISDIR, DT_DIR),
+                        (stat_mod.S_ISLNK, DT_LNK), (stat_mod.S_ISCHR, DT_CHR),
+                        (stat_mod.S_ISBLK, DT_BLK), (stat_mod.S_ISFIFO, DT_FIFO),
+                        (stat_mod.S_ISSOCK, DT_SOCK)):
+        if test(mode):
+            return value
+    return DT_UNKNOWN
+
+
+class MemoryFile(File):
+    """A file whose contents the emulator renders (/proc/self/maps, /proc/self/cmdline...)."""
+
+    kind = "proc"
+
+    def __init__(self, content: bytes, path: str, *, mode: int = 0o100444,
+                 ino: int = 0) -> None:
+        super().__init__(O_RDONLY, path)
+        self.content = content
+        self.pos = 0
+        self.mode = mode
+        self.ino = ino
+
+    def read(self, size: int) -> bytes:
+        data = self.content[self.pos:self.pos + size]
+        self.pos += len(data)
+        return data
+
+    def pread(self, size: int, offset: int) -> bytes:
+        return self.content[offset:offset + size]
+
+    def seek(self, offset: int, whence: int) -> int:
+        base = {0: 0, 1: self.pos, 2: len(self.content)}.get(whence)
+        if base is None or base + offset < 0:
+            raise SyscallError(Errno.EINVAL)
+        self.pos = base + offset
+        return self.pos
+
+    def stat(self) -> StatResult:
+        # procfs reports size 0 for generated files, as Linux does.
+        return StatResult(0x16, self.ino, self.mode, 1, os.getuid(), os.getgid(), 0, 0, 1024,
+                          0, 0, 0, 0)
+
+    def poll(self) -> int:
+        return EPOLLIN | EPOLLRDNORM
+
+
+@dataclass(slots=True)
+class Pipe:
+    buffer: bytearray = field(default_factory=bytearray)
+    readers: int = 0
+    writers: int = 0
+    ino: int = 0
+    ends: list[PipeEnd] = field(default_factory=list)
+
+    def notify(self) -> None:
+        for end in self.ends:
+            end.changed()
+
+
+class PipeEnd(File):
+    """One end of a pipe created by the guest (pipe2); lives entirely in the emulator."""
+
+    kind = "pipe"
+
+    def __init__(self, pipe: Pipe, flags: int) -> None:
+        super().__init__(flags, f"pipe:[{pipe.ino}]")
+        self.pipe = pipe
+        pipe.ends.append(self)
+        if self.readable:
+            pipe.readers += 1
+        else:
+            pipe.writers += 1
+
+    def read(self, size: int) -> bytes:
+        if not self.readable:
+            raise SyscallError(Errno.EBADF)
+        p = self.pipe
+        if not p.buffer:
+            if p.writers == 0:
+                return b""
+            raise WouldBlock
+        data = bytes(p.buffer[:size])
+        del p.buffer[:size]
+        p.notify()
+        return data
+
+    def write(self, data: bytes) -> int:
+        if not self.writable:
+            raise SyscallError(Errno.EBADF)
+        p = self.pipe
+        if p.readers == 0:
+            raise SyscallError(Errno.EPIPE)
+        room = PIPE_CAPACITY - len(p.buffer)
+        if room <= 0 or (len(data) <= 4096 and room < len(data)):
+            # Writes of up to PIPE_BUF bytes are atomic: all or nothing.
+            raise WouldBlock
+        chunk = data[:room]
+        p.buffer += chunk
+        p.notify()
+        return len(chunk)
+
+    def poll(self) -> int:
+        p = self.pipe
+        ready = 0
+        if self.readable:
+            if p.buffer:
+                ready |= EPOLLIN | EPOLLRDNORM
+            if p.writers == 0:
+                ready |= EPOLLHUP
+        else:
+            if len(p.buffer) < PIPE_CAPACITY:
+                ready |= EPOLLOUT | EPOLLWRNORM
+            if p.readers == 0:
+                ready |= EPOLLERR
+        return ready
+
+    def stat(self) -> StatResult:
+        return StatResult(0xC, self.pipe.ino, stat_mod.S_IFIFO | 0o600, 1, os.getuid(),
+                          os.getgid(), 0, 0, 4096, 0, 0, 0, 0)
+
+    def release(self) -> None:
+        p = self.pipe
+        if self.readable:
+            p.readers -= 1
+        else:
+            p.writers -= 1
+        p.notify()
+
+
+class EventFd(File):
+    """eventfd2(2): a 64-bit counter."""
+
+    kind = "eventfd"
+
+    def __init__(self, initial: int, flags: int, semaphore: bool, ino: int) -> None:
+        super().__init__(O_RDWR | (flags & O_NONBLOCK), "anon_inode:[eventfd]")
+        self.counter = initial
+        self.semaphore = semaphore
+        self.ino = ino
+
+    def read(self, size: int) -> bytes:
+        if size < 8:
+            raise SyscallError(Errno.EINVAL)
+        if self.counter == 0:
+            raise WouldBlock
+        value = 1 if self.semaphore else self.counter
+        self.counter -= value
+        self.changed()
+        return value.to_bytes(8, "little")
+
+    def write(self, data: bytes) -> int:
+        if len(data) < 8:
+            raise SyscallError(Errno.EINVAL)
+        value = int.from_bytes(data[:8], "little")
+        if value == 0xFFFFFFFFFFFFFFFF:
+            raise SyscallError(Errno.EINVAL)
+        if self.counter + value > 0xFFFFFFFFFFFFFFFE:
+            raise WouldBlock
+        self.counter += value
+        self.changed()
+        return 8
+
+    def poll(self) -> int:
+        ready = EPOLLOUT | EPOLLWRNORM if self.counter < 0xFFFFFFFFFFFFFFFE else 0
+        if self.counter:
+            ready |= EPOLLIN | EPOLLRDNORM
+        return ready
+
+    def stat(self) -> StatResult:
+        return StatResult(0xE, self.ino, 0o600, 1, os.getuid(), os.getgid(), 0, 0, 4096, 0,
+                          0, 0, 0)
+
+
+@dataclass(slots=True)
+class Interest:
+    file: File
+    events: int
+    data: int
+    last_seq: int = -1
+    disabled: bool = False
+
+
+class Epoll(File):
+    """An epoll instance. Edge-triggered interests report a file once per readiness change."""
+
+    kind = "epoll"
+
+    def __init__(self, flags: int, ino: int) -> None:
+        super().__init__(O_RDWR, "anon_inode:[eventpoll]")
+        self.interests: dict[int, Interest] = {}
+        self.ino = ino
+        self._listener: Callable[[], None] = self.changed
+
+    def add(self, fd: int, file: File, events: int, data: int) -> None:
+        if fd in self.interests:
+            raise SyscallError(Errno.EEXIST)
+        if file is self:
+            raise SyscallError(Errno.EINVAL)
+        self.interests[fd] = Interest(file, events, data)
+        file.readq.listeners.append(self._listener)
+        file.writeq.listeners.append(self._listener)
+
+    def modify(self, fd: int, events: int, data: int) -> None:
+        interest = self.interests.get(fd)
+        if interest is None:
+            raise SyscallError(Errno.ENOENT)
+        interest.events, interest.data = events, data
+        interest.last_seq, interest.disabled = -1, False
+
+    def delete(self, fd: int) -> None:
+        interest = self.interests.pop(fd, None)
+        if interest is None:
+            raise SyscallError(Errno.ENOENT)
+        self._unlisten(interest.file)
+
+    def _unlisten(self, file: File) -> None:
+        for q in (file.readq, file.writeq):
+            if self._listener in q.listeners:
+                q.listeners.remove(self._listener)
+
+    def forget_file(self, fd: int, file: File) -> None:
+        """The guest closed ``fd``: Linux drops the interest when the description dies."""
+        interest = self.interests.get(fd)
+        if interest is not None and interest.file is file and file.refs == 0:
+            del self.interests[fd]
+            self._unlisten(file)
+
+    def collect(self, max_events: int) -> list[tuple[int, int]]:
+        """Ready (events, data) pairs, consuming edge-triggered and one-shot readiness."""
+        out: list[tuple[int, int]] = []
+        for interest in self.interests.values():
+            if len(out) >= max_events:
+                break
+            if interest.disabled:
+                continue
+            ready = interest.file.poll() & (interest.events | EPOLLERR | EPOLLHUP)
+            if not ready:
+                continue
+            if interest.events & EPOLLET:
+                if interest.last_seq == interest.file.seq:
+                    continue
+                interest.last_seq = interest.file.seq
+            if interest.events & EPOLLONESHOT:
+                interest.disabled = True
+            out.append((ready, interest.data))
+        return out
+
+    def host_fds(self) -> list[int]:
+        fds = []
+        for interest in self.interests.values():
+            fd = interest.file.host_poll_fd()
+            if fd is not None:
+                fds.append(fd)
+        return fds
+
+    def poll(self) -> int:
+        for interest in self.interests.values():
+            if interest.file.poll() & interest.events:
+                return EPOLLIN | EPOLLRDNORM
+        return 0
+
+    def stat(self) -> StatResult:
+        return StatResult(0xE, self.ino, 0o600, 1, os.getuid(), os.getgid(), 0, 0, 4096, 0,
+                          0, 0, 0)
+
+    def release(self) -> None:
+        for interest in self.interests.values():
+            self._unlisten(interest.file)
+        self.interests.clear()
+
+
+@dataclass(slots=True)
+class FdEntry:
+    file: File
+    cloexec: bool = False
+
+
+class FdTable:
+    """Guest fd numbers to open file descriptions; allocation takes the lowest free number."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.entries: dict[int, FdEntry] = {}
+        self.limit = limit
+        self.epolls: list[Epoll] = []
+
+    def get(self, fd: int) -> File:
+        entry = self.entries.get(fd)
+        if entry is None:
+            raise SyscallError(Errno.EBADF)
+        return entry.file
+
+    def entry(self, fd: int) -> FdEntry:
+        entry = self.entries.get(fd)
+        if entry is None:
+            raise SyscallError(Errno.EBADF)
+        return entry
+
+    def lowest_free(self, minimum: int = 0) -> int:
+        fd = minimum
+        while fd in self.entries:
+            fd += 1
+        if fd >= self.limit:
+            raise SyscallError(Errno.EMFILE)
+        return fd
+
+    def install(self, file: File, *, cloexec: bool = False, minimum: int = 0) -> int:
+        fd = self.lowest_free(minimum)
+        self.install_at(fd, file, cloexec=cloexec)
+        return fd
+
+    def install_at(self, fd: int, file: File, *, cloexec: bool = False) -> None:
+        if fd in self.entries:
+            self.close(fd)
+        file.refs += 1
+        self.entries[fd] = FdEntry(file, cloexec)
+        if isinstance(file, Epoll):
+            self.epolls.append(file)
+
+    def close(self, fd: int) -> None:
+        entry = self.entries.pop(fd, None)
+        if entry is None:
+            raise SyscallError(Errno.EBADF)
+        file = entry.file
+        file.refs -= 1
+        for ep in self.epolls:
+            ep.forget_file(fd, file)
+        if file.refs == 0:
+            if isinstance(file, Epoll) and file in self.epolls:
+                self.epolls.remove(file)
+            file.release()
+
+    def close_all(self) -> None:
+        for fd in list(self.entries):
+            self.close(fd)

@@ -1,0 +1,138 @@
+"""Guest paths to host paths, and the parts of /proc that describe the guest itself.
+
+The guest's root is the host's root; its working directory is kept here, not in the
+host process, so ``chdir`` in the guest never moves elftrace. Under /proc, the entries
+for the guest process (``/proc/self``, ``/proc/thread-self``, ``/proc/<guest pid>``)
+are rendered from the emulator's own state: /proc/self/exe names the guest binary,
+/proc/self/maps lists the guest's mappings. Entries that describe the host process
+faithfully for the guest too (cgroup membership, the mount table) are read from the
+host; the rest are refused with ENOENT rather than describing the Python interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from syscalls.errno import Errno, SyscallError
+
+if TYPE_CHECKING:
+    from syscalls.kernel.task import Process, Task
+
+# Read from the host's /proc/self: they describe the cgroup and mount namespace the guest
+# shares with elftrace (Go derives GOMAXPROCS from them).
+HOST_PASSTHROUGH = frozenset({"cgroup", "mountinfo", "mounts", "limits", "oom_score_adj"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProcEntry:
+    """A virtual file (``content``) or symlink (``link``) under the guest's /proc/<pid>."""
+
+    content: bytes | None = None
+    link: str | None = None
+    is_dir: bool = False
+
+
+def normalize(path: str) -> str:
+    """Lexically clean an absolute path (no symlink resolution: that is the host's job)."""
+    cleaned = posixpath.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+class PathResolver:
+    def __init__(self, process: Process) -> None:
+        self.process = process
+
+    def absolute(self, path: str, base: str | None = None) -> str:
+        """The guest-absolute form of ``path`` relative to ``base`` (default: the cwd)."""
+        if not path:
+            raise SyscallError(Errno.ENOENT)
+        if path.startswith("/"):
+            return normalize(path)
+        return normalize(posixpath.join(base or self.process.cwd, path))
+
+    def host(self, guest_abs: str) -> str:
+        """The host path for a guest-absolute path (the guest root is the host root)."""
+        return guest_abs
+
+    def proc_target(self, guest_abs: str, task: Task) -> tuple[str, str] | None:
+        """For a path naming the guest's own /proc entries: (``self`` or ``task``, rest)."""
+        if not guest_abs.startswith("/proc/"):
+            return None
+        parts = guest_abs.split("/", 4)  # ['', 'proc', who, rest...]
+        who = parts[2]
+        rest = "/".join(parts[3:]) if len(parts) > 3 else ""
+        pid = self.process.pid
+        if who in ("self", str(pid)):
+            return "self", rest
+        if who == "thread-self":
+            return "task", rest
+        if who.isdigit() and int(who) in self.process.tasks and int(who) != pid:
+            return "task", rest
+        return None
+
+    def proc_entry(self, scope: str, rest: str, task: Task, word_size: int) -> ProcEntry:
+        p = self.process
+        if rest == "":
+            return ProcEntry(is_dir=True)
+        if rest == "exe":
+            return ProcEntry(link=p.exe)
+        if rest == "cwd":
+            return ProcEntry(link=p.cwd)
+        if rest == "root":
+            return ProcEntry(link="/")
+        if rest == "maps":
+            return ProcEntry(content=p.vm.render_maps(word_size).encode())
+        if rest == "cmdline":
+            return ProcEntry(content=b"".join(a + b"\0" for a in p.argv))
+        if rest == "environ":
+            return ProcEntry(content=b"".join(e + b"\0" for e in p.envp))
+        if rest == "auxv":
+            return ProcEntry(content=p.auxv)
+        if rest == "comm":
+            return ProcEntry(content=(task.comm or p.comm).encode()[:15] + b"\n")
+        if rest == "status":
+            return ProcEntry(content=self._status(task).encode())
+        if rest == "stat":
+            return ProcEntry(content=self._stat(task).encode())
+        if rest in ("fd", "task"):
+            return ProcEntry(is_dir=True)
+        if rest.startswith("fd/"):
+            num = rest[3:]
+            if num.isdigit() and int(num) in p.fds.entries:
+                return ProcEntry(link=p.fds.entries[int(num)].file.path or "anon_inode:[?]")
+            raise SyscallError(Errno.ENOENT)
+        if rest in HOST_PASSTHROUGH:
+            try:
+                with open(f"/proc/self/{rest}", "rb") as f:
+                    return ProcEntry(content=f.read())
+            except OSError:
+                raise SyscallError(Errno.ENOENT) from None
+        raise SyscallError(Errno.ENOENT)
+
+    def _status(self, task: Task) -> str:
+        p = self.process
+        c = p.creds
+        threads = len(p.live_tasks())
+        return (f"Name:\t{(task.comm or p.comm)[:15]}\nUmask:\t{p.umask:04o}\nState:\tR (running)\n"
+                f"Tgid:\t{p.pid}\nNgid:\t0\nPid:\t{task.tid}\nPPid:\t{p.ppid}\nTracerPid:\t0\n"
+                f"Uid:\t{c.uid}\t{c.euid}\t{c.euid}\t{c.euid}\n"
+                f"Gid:\t{c.gid}\t{c.egid}\t{c.egid}\t{c.egid}\n"
+                f"Threads:\t{threads}\nSigQ:\t0/63432\n"
+                f"SigBlk:\t{task.sigmask:016x}\n")
+
+    def _stat(self, task: Task) -> str:
+        p = self.process
+        name = (task.comm or p.comm)[:15]
+        fields = ["R", str(p.ppid), str(p.pgid or p.pid), str(p.sid or p.pid)] + ["0"] * 15
+        fields[15] = str(len(p.live_tasks()))
+        return f"{task.tid} ({name}) " + " ".join(fields) + "\n"
+
+
+def is_dir_host(path: str) -> bool:
+    try:
+        return os.path.isdir(path)
+    except OSError:
+        return False

@@ -1,0 +1,310 @@
+"""One declaration per syscall: handler, argument kinds, return kind, support level.
+
+A :class:`SyscallSpec` drives everything about a call: the dispatcher decodes the
+argument registers with the kinds (sign extension, 64-bit register pairs on 32-bit
+ABIs), the tracer formats each argument from its kind (input arguments when the call
+is entered, output arguments when it returns, as strace does), ``-e trace=%class``
+selects by the spec's classes, and the README's support table is generated from
+``support`` and ``note``. Kinds are plain data; their formatting lives in the tracer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syscalls.context import SyscallContext
+    from syscalls.outcome import Outcome
+
+
+class Support(Enum):
+    FULL = "full"
+    PARTIAL = "partial"
+    NONE = "none"
+
+
+class Ret(Enum):
+    """How the return value prints: strace shows addresses in hex and ``?`` for no return."""
+
+    INT = "int"
+    HEX = "hex"
+    NONE = "none"
+
+
+class Restart(Enum):
+    """What a signal handler does to this call while it is blocked (Linux's -ERESTART* codes).
+
+    ``SYS``: restarted if the handler has SA_RESTART, else EINTR (read, write, futex wait).
+    ``NOHAND``: EINTR whenever a handler runs (epoll_wait, pause, sigsuspend-like calls).
+    ``BLOCK``: EINTR when a handler runs (nanosleep's restart_block).
+    ``NEVER``: the call does not block, or returns EINTR unconditionally.
+    """
+
+    SYS = "ERESTARTSYS"
+    NOHAND = "ERESTARTNOHAND"
+    BLOCK = "ERESTART_RESTARTBLOCK"
+    NEVER = "EINTR"
+
+
+# strace's trace classes (-e trace=%file etc.), as in strace's syscallent flags.
+FILE = "file"
+DESC = "desc"
+MEMORY = "memory"
+PROCESS = "process"
+SIGNAL = "signal"
+NETWORK = "network"
+IPC = "ipc"
+CREDS = "creds"
+CLOCK = "clock"
+STAT = "stat"
+CLASSES = (FILE, DESC, MEMORY, PROCESS, SIGNAL, NETWORK, IPC, CREDS, CLOCK, STAT)
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """An argument kind. ``signed`` sign-extends from 32 bits (C ``int``); ``wide`` from the
+    word size (C ``long``, ``off_t``); ``pair`` is a 64-bit value in two registers on a 32-bit
+    ABI. ``out`` arguments are written by the call and printed when it returns."""
+
+    signed: bool = False
+    wide: bool = False
+    pair: bool = False
+    out: bool = False
+
+
+# Scalar kinds.
+@dataclass(frozen=True, slots=True)
+class Int(Arg):
+    signed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UInt(Arg):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Long(Arg):
+    signed: bool = True
+    wide: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Size(Arg):
+    """size_t, printed in decimal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hex(Arg):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ptr(Arg):
+    """A pointer printed as NULL or an address (contents not decoded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fd(Arg):
+    signed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DirFd(Arg):
+    """A directory fd for *at() calls: AT_FDCWD prints by name."""
+
+    signed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Off(Arg):
+    """off_t in one register (signed long)."""
+
+    signed: bool = True
+    wide: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Off64(Arg):
+    """loff_t: one register on 64-bit ABIs, an (aligned on ARM EABI) register pair on 32-bit."""
+
+    signed: bool = True
+    wide: bool = True
+    pair: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Mode(Arg):
+    """A file mode printed in octal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal(Arg):
+    signed: bool = True
+
+
+# Memory kinds.
+@dataclass(frozen=True, slots=True)
+class Path(Arg):
+    """A NUL-terminated string read from guest memory when the call is entered."""
+
+
+@dataclass(frozen=True, slots=True)
+class InBuf(Arg):
+    """A buffer the call reads: its length is argument ``length``."""
+
+    length: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class OutBuf(Arg):
+    """A buffer the call fills: printed at exit with as many bytes as the call returned
+    (or argument ``length`` if set and ``use_ret`` is false)."""
+
+    out: bool = True
+    length: int = 2
+    use_ret: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OutStr(Arg):
+    """A string the call writes (readlink): ``ret`` bytes, not NUL-terminated."""
+
+    out: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Flags(Arg):
+    """Bit flags named by the table ``table`` of the guest's ABI (e.g. ``open``, ``prot``)."""
+
+    table: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Enum_(Arg):
+    """One value named by the table ``table`` (e.g. ``madvise``, ``clock``)."""
+
+    table: str = ""
+    signed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SigSet(Arg):
+    """A pointer to a kernel sigset_t, decoded as strace does (``[]``, ``~[KILL STOP]``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Struct(Arg):
+    """A pointer to a structure formatted by the printer named ``name`` (timespec, stat...)."""
+
+    name: str = ""
+
+
+def out(kind: Arg) -> Arg:
+    """The same kind, printed when the call returns (it is an output argument)."""
+    from dataclasses import replace
+
+    return replace(kind, out=True)
+
+
+Handler = Callable[..., "int | Outcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallSpec:
+    name: str
+    handler: Handler | None
+    args: tuple[Arg, ...] = ()
+    ret: Ret = Ret.INT
+    support: Support = Support.FULL
+    note: str = ""
+    restart: Restart = Restart.NEVER
+    classes: frozenset[str] = field(default_factory=frozenset)
+    printer: str | None = None
+    """A custom argument printer in the tracer, for calls whose arguments depend on each other
+    (futex's op, fcntl's cmd, clone's flags)."""
+
+
+def spec(name: str, handler: Handler | None, *args: Arg, ret: Ret = Ret.INT,
+         support: Support = Support.FULL, note: str = "", restart: Restart = Restart.NEVER,
+         classes: Sequence[str] = (), printer: str | None = None) -> SyscallSpec:
+    """Shorthand constructor used by the family modules' tables."""
+    return SyscallSpec(name, handler, tuple(args), ret, support, note, restart,
+                       frozenset(classes), printer)
+
+
+Decoder = Callable[[Sequence[int]], tuple[int, ...]]
+
+
+def make_decoder(spec: SyscallSpec, word_size: int, align_pairs: bool) -> Decoder:
+    """Build the function that turns raw argument registers into the handler's arguments.
+
+    ``align_pairs``: a 64-bit argument starts at an even register (ARM EABI), else it takes
+    the next two (i386).
+    """
+    plan: list[tuple[int, int]] = []  # (register index, conversion)
+    reg = 0
+    for kind in spec.args:
+        if kind.pair and word_size == 4:
+            if align_pairs and reg % 2:
+                reg += 1
+            plan.append((reg, _PAIR))
+            reg += 2
+        elif kind.wide and kind.signed:
+            plan.append((reg, _SWORD))
+            reg += 1
+        elif kind.signed:
+            plan.append((reg, _S32))
+            reg += 1
+        else:
+            plan.append((reg, _RAW))
+            reg += 1
+    word_bits = word_size * 8
+    word_sign = 1 << (word_bits - 1)
+    word_span = 1 << word_bits
+
+    if all(conv == _RAW for _, conv in plan):
+        count = len(plan)
+
+        def decode_raw(regs: Sequence[int]) -> tuple[int, ...]:
+            return tuple(regs[:count])
+
+        return decode_raw
+
+    def decode(regs: Sequence[int]) -> tuple[int, ...]:
+        values: list[int] = []
+        for index, conv in plan:
+            raw = regs[index]
+            if conv == _S32:
+                raw &= 0xFFFFFFFF
+                values.append(raw - 0x100000000 if raw & 0x80000000 else raw)
+            elif conv == _SWORD:
+                values.append(raw - word_span if raw & word_sign else raw)
+            elif conv == _PAIR:
+                value = (regs[index] & 0xFFFFFFFF) | ((regs[index + 1] & 0xFFFFFFFF) << 32)
+                values.append(value - (1 << 64) if value & (1 << 63) else value)
+            else:
+                values.append(raw)
+        return tuple(values)
+
+    return decode
+
+
+_RAW, _S32, _SWORD, _PAIR = range(4)
+
+
+def registers_used(spec: SyscallSpec, word_size: int, align_pairs: bool) -> int:
+    reg = 0
+    for kind in spec.args:
+        if kind.pair and word_size == 4:
+            reg += (reg % 2 if align_pairs else 0) + 2
+        else:
+            reg += 1
+    return reg
+
+
+def describe(value: Any) -> str:  # pragma: no cover - debugging aid
+    return repr(value)

@@ -1,0 +1,120 @@
+"""Threads: clone (threads only), set_tid_address, robust lists, rseq, membarrier.
+
+A clone that shares the address space, files and signal handlers (CLONE_VM |
+CLONE_THREAD | CLONE_SIGHAND, what pthread_create and Go's newosproc pass) creates a
+guest thread that the emulator time-slices. A clone that would create a new process
+(fork, vfork, posix_spawn) is refused with ENOSYS: elftrace runs one process.
+"""
+
+from __future__ import annotations
+
+from syscalls import abi as A
+from syscalls.context import SyscallContext
+from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.task import Task
+from syscalls.spec import (
+    PROCESS,
+    Flags,
+    Hex,
+    Int,
+    Ptr,
+    Size,
+    Support,
+    UInt,
+    spec,
+)
+
+THREAD_FLAGS = A.CLONE_VM | A.CLONE_THREAD | A.CLONE_SIGHAND
+SUPPORTED = (THREAD_FLAGS | A.CLONE_FS | A.CLONE_FILES | A.CLONE_SYSVSEM | A.CLONE_SETTLS
+             | A.CLONE_PARENT_SETTID | A.CLONE_CHILD_CLEARTID | A.CLONE_CHILD_SETTID
+             | 0x00400000 | 0x00800000)  # CLONE_DETACHED, CLONE_UNTRACED: ignored by Linux
+MAX_THREADS = 10000
+
+
+def sys_clone(ctx: SyscallContext, flags: int, stack: int, ptid: int, arg4: int,
+              arg5: int) -> int:
+    ctid, tls = (arg5, arg4) if ctx.abi.clone_tls_before_ctid else (arg4, arg5)
+    flags &= 0xFFFFFFFFFFFFFFFF
+    if flags & THREAD_FLAGS != THREAD_FLAGS:
+        if flags & A.CLONE_THREAD and not flags & A.CLONE_SIGHAND:
+            raise SyscallError(Errno.EINVAL)
+        if flags & A.CLONE_SIGHAND and not flags & A.CLONE_VM:
+            raise SyscallError(Errno.EINVAL)
+        raise SyscallError(Errno.ENOSYS, "creating a new process (fork/vfork) is not supported")
+    if flags & ~SUPPORTED & ~A.CSIGNAL:
+        raise SyscallError(Errno.EINVAL, f"clone flags {flags & ~SUPPORTED:#x} not supported")
+    if len(ctx.process.live_tasks()) >= MAX_THREADS:
+        raise SyscallError(Errno.EAGAIN)
+    kernel = ctx.kernel
+    child = Task(kernel.new_tid(), ctx.process, sigmask=ctx.task.sigmask,
+                 comm=ctx.task.comm)
+    if flags & A.CLONE_PARENT_SETTID:
+        ctx.mem.write_u32(ptid, child.tid)
+    if flags & A.CLONE_CHILD_SETTID:
+        ctx.mem.write_u32(ctid, child.tid)
+    if flags & A.CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = ctid
+    ctx.cpu.clone_thread(child, stack, tls if flags & A.CLONE_SETTLS else None)
+    ctx.process.tasks[child.tid] = child
+    kernel.scheduler.add(child)
+    kernel.thread_created(ctx.task, child)
+    return child.tid
+
+
+def sys_clone3(ctx: SyscallContext, args: int, size: int) -> int:
+    raise SyscallError(Errno.ENOSYS, "clone3 is not supported; callers fall back to clone")
+
+
+def sys_set_tid_address(ctx: SyscallContext, tidptr: int) -> int:
+    ctx.task.clear_child_tid = tidptr
+    return ctx.task.tid
+
+
+def sys_set_robust_list(ctx: SyscallContext, head: int, length: int) -> int:
+    expected = 3 * ctx.abi.word_size
+    if length != expected:
+        raise SyscallError(Errno.EINVAL)
+    ctx.task.robust_list = (head, length)
+    return 0
+
+
+def sys_get_robust_list(ctx: SyscallContext, pid: int, head_ptr: int, len_ptr: int) -> int:
+    task = ctx.task if pid == 0 else ctx.kernel.task(pid)
+    if task is None:
+        raise SyscallError(Errno.ESRCH)
+    ctx.mem.write_word(head_ptr, task.robust_list[0])
+    ctx.mem.write_word(len_ptr, task.robust_list[1] or 3 * ctx.abi.word_size)
+    return 0
+
+
+def sys_rseq(ctx: SyscallContext, rseq: int, length: int, flags: int, sig: int) -> int:
+    raise SyscallError(Errno.ENOSYS, "restartable sequences are not supported")
+
+
+MEMBARRIER_CMD_QUERY = 0
+
+
+def sys_membarrier(ctx: SyscallContext, cmd: int, flags: int, cpu_id: int) -> int:
+    # One CPU runs every guest thread, so every barrier is already satisfied; only the
+    # commands whose semantics need nothing more are offered.
+    supported = 0x1 | 0x8 | 0x10  # GLOBAL, PRIVATE_EXPEDITED, REGISTER_PRIVATE_EXPEDITED
+    if cmd == MEMBARRIER_CMD_QUERY:
+        return supported
+    if cmd & ~supported or cmd & (cmd - 1):
+        raise SyscallError(Errno.EINVAL)
+    return 0
+
+
+SPECS = (
+    spec("clone", sys_clone, Flags(table="clone"), Ptr(), Ptr(), Ptr(), Ptr(),
+         classes=(PROCESS,), printer="clone", support=Support.PARTIAL,
+         note="threads only; fork/vfork-style clones fail with ENOSYS"),
+    spec("clone3", sys_clone3, Ptr(), Size(), classes=(PROCESS,), support=Support.NONE,
+         note="ENOSYS (glibc and Go fall back to clone)"),
+    spec("set_tid_address", sys_set_tid_address, Ptr()),
+    spec("set_robust_list", sys_set_robust_list, Ptr(), Size()),
+    spec("get_robust_list", sys_get_robust_list, Int(), Ptr(), Ptr()),
+    spec("rseq", sys_rseq, Ptr(), UInt(), Hex(), Hex(), support=Support.NONE,
+         note="ENOSYS (glibc continues without it)"),
+    spec("membarrier", sys_membarrier, Int(), Hex(), Int()),
+)
