@@ -1,0 +1,3 @@
+"""The emulator: Unicorn CPUs per architecture, the run loop, the dispatcher, the tracer."""
+
+from __future__ import annotations

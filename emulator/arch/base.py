@@ -1,0 +1,166 @@
+"""What an architecture is to the emulator: one object that owns everything that differs.
+
+Each concrete Arch (x86_64.py, arm.py) supplies the Unicorn and Capstone modes, the
+register ids (pc, sp, return value, syscall number and arguments), where the PC
+stands when the syscall hook runs and how to rewind it for a restart, TLS, the
+initial registers and auxv entries, special pages (ARM's kernel helpers), the Linux
+signal frame layout, the memory layout defaults (Linux's ELF_ET_DYN_BASE, stack top,
+mmap base), its relocation table (in loader.relocations) and its syscall ABI data
+(syscalls.abi). Generic code asks the Arch; it never tests which one it has.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from syscalls.abi import LinuxAbi
+
+if TYPE_CHECKING:
+    from unicorn import Uc
+
+    from emulator.cpu import Cpu
+    from syscalls.kernel.memory import GuestMemory
+    from syscalls.kernel.signals import SigAction, SigInfo
+    from syscalls.kernel.task import Task
+    from syscalls.kernel.vm import AddressSpace
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Address-space defaults, as Linux lays out a process without ASLR."""
+
+    task_size: int
+    stack_top: int
+    stack_size: int
+    mmap_base: int
+    dyn_base: int
+    """ELF_ET_DYN_BASE: where an ET_DYN program is placed."""
+    mmap_min: int = 0x10000
+
+
+@dataclass(frozen=True, slots=True)
+class UnwindParams:
+    """What the Go unwinder needs to know (runtime/traceback.go's usesLR and friends)."""
+
+    uses_lr: bool
+    ptr_size: int
+    min_frame: int
+
+
+class Arch(ABC):
+    name: str
+    machine: int
+    """e_machine this Arch runs."""
+    elf_class: int
+    """1 for ELFCLASS32, 2 for ELFCLASS64."""
+    abi: LinuxAbi
+    layout: Layout
+    unwind: UnwindParams
+    pc_reg: int
+    sp_reg: int
+    ret_reg: int
+    syscall_regs: tuple[int, ...]
+    """The syscall number register, then the argument registers in order."""
+    cs_arch: int
+    cs_mode: int
+    never_address: int
+    """An address guest code cannot reach, given to emu_start as its stop address."""
+    platform: bytes
+    """AT_PLATFORM."""
+
+    @property
+    def word_size(self) -> int:
+        return self.abi.word_size
+
+    # CPU ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_uc(self) -> Uc:
+        """A Unicorn engine in the state a user-mode Linux process starts in."""
+
+    @abstractmethod
+    def install_hooks(self, cpu: Cpu) -> None:
+        """Install the syscall trap and the architecture's trap hooks on ``cpu``."""
+
+    @abstractmethod
+    def resume_address(self, cpu: Cpu) -> int:
+        """The address to give emu_start to continue the current thread (Thumb bit on ARM)."""
+
+    @abstractmethod
+    def syscall_insn_size(self, cpu: Cpu) -> int:
+        """Bytes to rewind the PC by to re-execute the syscall instruction just trapped."""
+
+    hook_pc_lag: int = 0
+    """How far the PC seen inside the syscall hook is *before* where the thread resumes
+    (x86-64: the hook runs at the SYSCALL instruction, Unicorn then adds 2)."""
+
+    @abstractmethod
+    def initial_registers(self, cpu: Cpu, entry: int, sp: int) -> None:
+        """Set up registers for the program's entry point, as the kernel's start_thread."""
+
+    @abstractmethod
+    def set_tls(self, cpu: Cpu, value: int) -> None: ...
+
+    @abstractmethod
+    def get_tls(self, cpu: Cpu) -> int: ...
+
+    def clone_registers(self, cpu: Cpu, child_pc: int, stack: int, tls: int | None
+                        ) -> dict[int, int]:
+        """Registers a new thread starts with, on top of a copy of its parent's."""
+        regs = {self.pc_reg: child_pc, self.ret_reg: 0}
+        if stack:
+            regs[self.sp_reg] = stack
+        return regs
+
+    # Process set-up ----------------------------------------------------------------------
+
+    @abstractmethod
+    def auxv_extras(self) -> list[tuple[int, int | bytes]]:
+        """AT_HWCAP, AT_HWCAP2, AT_PLATFORM and the like."""
+
+    def map_special_pages(self, vm: AddressSpace, mem: GuestMemory) -> None:
+        """Map pages the kernel provides to every process (ARM's kuser helpers)."""
+
+    # Signals -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def setup_signal_frame(self, cpu: Cpu, mem: GuestMemory, task: Task, info: SigInfo,
+                           action: SigAction, saved_mask: int) -> None:
+        """Write the kernel's rt_sigframe and point the registers at the handler."""
+
+    @abstractmethod
+    def restore_signal_frame(self, cpu: Cpu, mem: GuestMemory, task: Task) -> int:
+        """rt_sigreturn: restore registers and mask from the frame; return the mask."""
+
+    # Faults ------------------------------------------------------------------------------
+
+    def fault_trapno(self, write: bool, fetch: bool) -> tuple[int, int]:
+        """(trap number, error code) the CPU would report for a page fault."""
+        return 0, 0
+
+
+def install_fault_hook(cpu: Cpu) -> None:
+    """Record invalid memory accesses; returning False makes emu_start fail at the
+    faulting instruction, with the PC still on it."""
+    from unicorn import (
+        UC_HOOK_MEM_INVALID,
+        UC_MEM_FETCH_PROT,
+        UC_MEM_FETCH_UNMAPPED,
+        UC_MEM_READ_PROT,
+        UC_MEM_WRITE_PROT,
+        UC_MEM_WRITE_UNMAPPED,
+    )
+
+    from emulator.cpu import Fault
+
+    def on_bad_memory(uc: Uc, access: int, address: int, size: int, value: int,
+                      _data: object) -> bool:
+        write = access in (UC_MEM_WRITE_UNMAPPED, UC_MEM_WRITE_PROT)
+        fetch = access in (UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT)
+        mapped = access in (UC_MEM_READ_PROT, UC_MEM_WRITE_PROT, UC_MEM_FETCH_PROT)
+        cpu.fault = Fault(address, write, fetch, mapped)
+        return False
+
+    cpu.uc.hook_add(UC_HOOK_MEM_INVALID, on_bad_memory)

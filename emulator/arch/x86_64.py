@@ -1,0 +1,223 @@
+"""x86-64: SYSCALL, FS-base TLS, and the rt_sigframe of arch/x86/kernel/signal_64.c.
+
+Syscall ABI (arch/x86/entry/entry_64.S): number in rax, arguments in rdi, rsi, rdx,
+r10, r8, r9, result in rax. Unicorn runs the SYSCALL hook with RIP still at the
+instruction and adds its length (2) afterwards. Signal frame (x86_64_setup_rt_frame):
+below the 128-byte red zone (or at the top of the alternate stack) an fxsave area,
+then ``struct rt_sigframe { char *pretcode; struct ucontext uc; struct siginfo info; }``
+with RSP 16-byte aligned minus 8, as if the handler had been called.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+import capstone
+from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
+from unicorn import x86_const as X
+
+from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
+from emulator.cpu import Trap
+from loader.elf import ElfClass, Machine
+from syscalls.abi import SA_ONSTACK, SA_RESTORER, X86_64
+from syscalls.kernel.signals import SigAction, SigInfo
+from syscalls.structs import pack_siginfo
+
+if TYPE_CHECKING:
+    from emulator.cpu import Cpu
+    from syscalls.kernel.memory import GuestMemory
+    from syscalls.kernel.task import Task
+
+# The order of the general registers in struct sigcontext (arch/x86/include/uapi/asm/sigcontext.h).
+SIGCONTEXT_GPRS = (X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_REG_R11,
+                   X.UC_X86_REG_R12, X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15,
+                   X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RBP, X.UC_X86_REG_RBX,
+                   X.UC_X86_REG_RDX, X.UC_X86_REG_RAX, X.UC_X86_REG_RCX, X.UC_X86_REG_RSP,
+                   X.UC_X86_REG_RIP, X.UC_X86_REG_EFLAGS)
+XMM_REGS = tuple(getattr(X, f"UC_X86_REG_XMM{i}") for i in range(16))
+ST_REGS = tuple(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8))
+
+UCONTEXT_SIZE = 304  # uc_flags, uc_link, uc_stack (24), uc_mcontext (256), uc_sigmask (8)
+RT_SIGFRAME_SIZE = 8 + UCONTEXT_SIZE + 128
+FXSAVE_SIZE = 512
+REDZONE = 128
+UC_SIGCONTEXT_SS = 0x2
+UC_STRICT_RESTORE_SS = 0x4
+USER_CS = 0x33
+USER_DS = 0x2B
+# EFLAGS bits a signal return may restore (arch/x86/kernel/signal.c: FIX_EFLAGS).
+FIX_EFLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x10000 | 0x40000
+X86_TRAP_DE = 0
+X86_TRAP_DB = 1
+X86_TRAP_BP = 3
+X86_TRAP_OF = 4
+X86_TRAP_UD = 6
+X86_TRAP_GP = 13
+X86_TRAP_PF = 14
+X86_TRAP_MF = 16
+X86_TRAP_AC = 17
+X86_TRAP_XF = 19
+# CPUID.1:EDX of a baseline x86-64 CPU (fpu ... sse2), what AT_HWCAP carries on x86.
+HWCAP_BASELINE = 0x178BFBFF
+AT_MINSIGSTKSZ_VALUE = 2048
+
+TRAP_KINDS = {
+    X86_TRAP_DE: "divide",
+    X86_TRAP_DB: "debug",
+    X86_TRAP_BP: "breakpoint",
+    X86_TRAP_OF: "overflow",
+    X86_TRAP_UD: "illegal",
+    X86_TRAP_GP: "segv",
+    X86_TRAP_MF: "fpe",
+    X86_TRAP_AC: "bus",
+    X86_TRAP_XF: "fpe",
+}
+
+
+class X86_64(Arch):
+    name = "x86_64"
+    machine = Machine.X86_64
+    elf_class = ElfClass.ELF64
+    abi = X86_64
+    layout = Layout(
+        task_size=0x7FFFFFFFF000,
+        stack_top=0x7FFFFFFFF000,
+        stack_size=8 << 20,
+        # mmap_base = TASK_SIZE - rlimit stack gap (128 MiB minimum) below the stack.
+        mmap_base=0x7FFFF7FFF000,
+        # ELF_ET_DYN_BASE = 2/3 of the 47-bit address space (arch/x86/include/asm/elf.h).
+        dyn_base=0x555555554AAA,
+    )
+    unwind = UnwindParams(uses_lr=False, ptr_size=8, min_frame=0)
+    pc_reg = X.UC_X86_REG_RIP
+    sp_reg = X.UC_X86_REG_RSP
+    ret_reg = X.UC_X86_REG_RAX
+    syscall_regs = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
+                    X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
+    cs_arch = capstone.CS_ARCH_X86
+    cs_mode = capstone.CS_MODE_64
+    # Non-canonical: no instruction can ever be fetched from it.
+    never_address = 0xFFFF800000000000
+    platform = b"x86_64"
+    hook_pc_lag = 2
+
+    def create_uc(self) -> Uc:
+        return Uc(UC_ARCH_X86, UC_MODE_64)
+
+    def install_hooks(self, cpu: Cpu) -> None:
+        uc = cpu.uc
+
+        def on_syscall(uc: Uc, _data: object) -> None:
+            cpu.on_syscall()
+
+        def on_interrupt(uc: Uc, intno: int, _data: object) -> None:
+            kind = TRAP_KINDS.get(intno, "segv")
+            cpu.trap = Trap(kind, int(uc.reg_read(X.UC_X86_REG_RIP)), intno)
+            cpu.stop()
+
+        uc.hook_add(UC_HOOK_INSN, on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        uc.hook_add(UC_HOOK_INTR, on_interrupt)
+        install_fault_hook(cpu)
+
+    def resume_address(self, cpu: Cpu) -> int:
+        return cpu.pc
+
+    def syscall_insn_size(self, cpu: Cpu) -> int:
+        return 2
+
+    def initial_registers(self, cpu: Cpu, entry: int, sp: int) -> None:
+        # start_thread(): everything zero but RIP and RSP; ELF_PLAT_INIT clears RDX too.
+        cpu.set_regs({X.UC_X86_REG_RSP: sp, X.UC_X86_REG_RIP: entry, X.UC_X86_REG_RDX: 0})
+
+    def set_tls(self, cpu: Cpu, value: int) -> None:
+        cpu.set_reg(X.UC_X86_REG_FS_BASE, value)
+
+    def get_tls(self, cpu: Cpu) -> int:
+        return cpu.reg(X.UC_X86_REG_FS_BASE)
+
+    def auxv_extras(self) -> list[tuple[int, int | bytes]]:
+        from loader.stack import AT
+
+        return [(AT.MINSIGSTKSZ, AT_MINSIGSTKSZ_VALUE), (AT.HWCAP, HWCAP_BASELINE),
+                (AT.HWCAP2, 0), (AT.PLATFORM, self.platform)]
+
+    # Signals -----------------------------------------------------------------------------
+
+    def setup_signal_frame(self, cpu: Cpu, mem: GuestMemory, task: Task, info: SigInfo,
+                           action: SigAction, saved_mask: int) -> None:
+        gprs = [cpu.reg(r) for r in SIGCONTEXT_GPRS]
+        rsp = gprs[15]
+        alt = task.altstack
+        on_alt = alt.contains(rsp)
+        sp = rsp - REDZONE
+        if action.flags & SA_ONSTACK and alt.enabled and not on_alt:
+            sp = alt.sp + alt.size
+        fp_addr = (sp - FXSAVE_SIZE) & ~63
+        frame = ((fp_addr - RT_SIGFRAME_SIZE) & ~15) - 8
+        uc_addr = frame + 8
+        info_addr = uc_addr + UCONTEXT_SIZE
+        mem.write(fp_addr, self._fxsave(cpu))
+        trapno = info.trapno
+        err = info.error_code
+        cr2 = info.addr if info.addr is not None and info.signo in (11, 7) else 0
+        alt_flags = 1 if on_alt else (2 if not alt.enabled else 0)
+        sigcontext = struct.pack("<18Q", *gprs) + struct.pack(
+            "<HHHHQQQQQ", USER_CS, 0, 0, USER_DS, err, trapno, saved_mask & 0xFFFFFFFF, cr2,
+            fp_addr) + bytes(64)
+        ucontext = struct.pack("<QQQi4xQ", UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0, alt.sp,
+                               alt_flags, alt.size) + sigcontext + struct.pack("<Q", saved_mask)
+        assert len(ucontext) == UCONTEXT_SIZE
+        siginfo = pack_siginfo(8, info.signo, info.code, info.errno, pid=info.pid,
+                               uid=info.uid, addr=info.addr, status=info.status)
+        restorer = action.restorer if action.flags & SA_RESTORER else 0
+        mem.write(frame, struct.pack("<Q", restorer) + ucontext + siginfo)
+        eflags = gprs[17] & ~(0x100 | 0x400 | 0x40000)  # clear TF, DF, AC as the kernel does
+        cpu.set_regs({X.UC_X86_REG_RDI: info.signo, X.UC_X86_REG_RSI: info_addr,
+                      X.UC_X86_REG_RDX: uc_addr, X.UC_X86_REG_RAX: 0,
+                      X.UC_X86_REG_RSP: frame, X.UC_X86_REG_RIP: action.handler,
+                      X.UC_X86_REG_EFLAGS: eflags})
+
+    def restore_signal_frame(self, cpu: Cpu, mem: GuestMemory, task: Task) -> int:
+        frame = cpu.sp - 8
+        uc_addr = frame + 8
+        raw = mem.read(uc_addr, UCONTEXT_SIZE)
+        gprs = struct.unpack_from("<18Q", raw, 40)
+        err_trap = struct.unpack_from("<HHHHQQQQQ", raw, 40 + 18 * 8)
+        fp_addr = err_trap[8]
+        mask = struct.unpack_from("<Q", raw, 296)[0]
+        old_flags = cpu.reg(X.UC_X86_REG_EFLAGS)
+        values = dict(zip(SIGCONTEXT_GPRS, gprs, strict=True))
+        values[X.UC_X86_REG_EFLAGS] = (old_flags & ~FIX_EFLAGS) | (gprs[17] & FIX_EFLAGS)
+        cpu.set_regs(values)
+        if fp_addr:
+            self._fxrstor(cpu, mem.read(fp_addr, FXSAVE_SIZE))
+        return int(mask)
+
+    def _fxsave(self, cpu: Cpu) -> bytes:
+        area = bytearray(FXSAVE_SIZE)
+        struct.pack_into("<HH", area, 0, cpu.reg(X.UC_X86_REG_FPCW) & 0xFFFF,
+                         cpu.reg(X.UC_X86_REG_FPSW) & 0xFFFF)
+        struct.pack_into("<II", area, 24, cpu.reg(X.UC_X86_REG_MXCSR), 0xFFFF)
+        for i, reg in enumerate(ST_REGS):
+            mantissa, exponent = cpu.uc.reg_read(reg)
+            struct.pack_into("<QH", area, 32 + 16 * i, mantissa, exponent)
+        for i, reg in enumerate(XMM_REGS):
+            area[160 + 16 * i:176 + 16 * i] = int(cpu.uc.reg_read(reg)).to_bytes(16, "little")
+        return bytes(area)
+
+    def _fxrstor(self, cpu: Cpu, area: bytes) -> None:
+        fcw, fsw = struct.unpack_from("<HH", area, 0)
+        cpu.set_reg(X.UC_X86_REG_FPCW, fcw)
+        cpu.set_reg(X.UC_X86_REG_FPSW, fsw)
+        cpu.set_reg(X.UC_X86_REG_MXCSR, struct.unpack_from("<I", area, 24)[0] & 0xFFFF)
+        for i, reg in enumerate(ST_REGS):
+            mantissa, exponent = struct.unpack_from("<QH", area, 32 + 16 * i)
+            cpu.uc.reg_write(reg, (mantissa, exponent))
+        for i, reg in enumerate(XMM_REGS):
+            cpu.uc.reg_write(reg, int.from_bytes(area[160 + 16 * i:176 + 16 * i], "little"))
+
+    def fault_trapno(self, write: bool, fetch: bool) -> tuple[int, int]:
+        # Page-fault error code: bit 1 write, bit 2 user mode, bit 4 instruction fetch.
+        return X86_TRAP_PF, 0x4 | (0x2 if write else 0) | (0x10 if fetch else 0)
+

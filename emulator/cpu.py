@@ -1,0 +1,134 @@
+"""A thin wrapper over one Unicorn engine: fast register access, stop reasons, contexts.
+
+Register reads through the Python binding cost several microseconds each; the syscall
+path reads the number and six arguments with one ``uc_reg_read_batch`` call into
+preallocated ctypes arrays. Hooks only record why emulation stopped (a fault address,
+an interrupt number); the run loop acts on it after ``emu_start`` returns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from unicorn import Uc, UcError
+from unicorn.unicorn_py3.unicorn import uclib
+
+if TYPE_CHECKING:
+    from unicorn import UcContext
+
+    from emulator.arch.base import Arch
+
+
+class RegisterBatch:
+    """Reads a fixed list of registers with one C call."""
+
+    __slots__ = ("_count", "_ids", "_ptrs", "_uch", "_values")
+
+    def __init__(self, uc: Uc, reg_ids: Sequence[int]) -> None:
+        self._count = len(reg_ids)
+        self._ids = (ctypes.c_int * self._count)(*reg_ids)
+        self._values = (ctypes.c_uint64 * self._count)()
+        base = ctypes.addressof(self._values)
+        self._ptrs = (ctypes.c_void_p * self._count)(*(base + 8 * i for i in range(self._count)))
+        self._uch = uc._uch
+
+    def read(self) -> list[int]:
+        status = uclib.uc_reg_read_batch(self._uch, self._ids, self._ptrs, self._count)
+        if status:
+            raise UcError(status)
+        return self._values[:]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An invalid memory access Unicorn reported (recorded by the memory hook)."""
+
+    address: int
+    write: bool
+    fetch: bool
+    mapped: bool
+    """The page is mapped but the access was not allowed (a protection fault)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trap:
+    """A CPU exception other than a syscall: an interrupt number and where it happened."""
+
+    kind: str
+    """``divide``, ``breakpoint``, ``illegal``, ``segv``, ``bus`` (see the Arch hooks)."""
+    pc: int
+    address: int = 0
+
+
+class Cpu:
+    def __init__(self, arch: Arch) -> None:
+        self.arch = arch
+        self.uc = arch.create_uc()
+        self._syscall_batch = RegisterBatch(self.uc, arch.syscall_regs)
+        self.fault: Fault | None = None
+        self.trap: Trap | None = None
+        self.stop_requested = False
+        self.on_syscall: Callable[[], None] = _unset
+        self.after_stop: list[Callable[[], None]] = []
+        """Work that must wait until emulation has stopped (changing PC, switching threads)."""
+        arch.install_hooks(self)
+
+    # Registers ---------------------------------------------------------------------------
+
+    def syscall_registers(self) -> list[int]:
+        return self._syscall_batch.read()
+
+    def reg(self, reg_id: int) -> int:
+        return int(self.uc.reg_read(reg_id))
+
+    def set_reg(self, reg_id: int, value: int) -> None:
+        self.uc.reg_write(reg_id, value)
+
+    def set_regs(self, values: dict[int, int]) -> None:
+        for reg_id, value in values.items():
+            self.uc.reg_write(reg_id, value)
+
+    @property
+    def pc(self) -> int:
+        return int(self.uc.reg_read(self.arch.pc_reg))
+
+    @property
+    def sp(self) -> int:
+        return int(self.uc.reg_read(self.arch.sp_reg))
+
+    def set_return(self, value: int) -> None:
+        self.uc.reg_write(self.arch.ret_reg, value & self.arch.abi.word_mask)
+
+    # Execution ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """End the current emulation slice once the current instruction completes."""
+        self.stop_requested = True
+        self.uc.emu_stop()
+
+    def run(self, begin: int) -> None:
+        """Emulate from ``begin`` until a hook stops emulation; faults raise UcError."""
+        self.stop_requested = False
+        self.fault = None
+        self.trap = None
+        self.uc.emu_start(begin, self.arch.never_address)
+
+    def run_after_stop(self) -> None:
+        actions, self.after_stop = self.after_stop, []
+        for action in actions:
+            action()
+
+    # Threads -----------------------------------------------------------------------------
+
+    def save(self) -> UcContext:
+        return self.uc.context_save()
+
+    def restore(self, context: UcContext) -> None:
+        self.uc.context_restore(context)
+
+
+def _unset() -> None:  # pragma: no cover - replaced before the first emu_start
+    raise RuntimeError("syscall hook used before the machine was attached")

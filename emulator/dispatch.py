@@ -1,0 +1,102 @@
+"""The one syscall seam: registers in, handler called, result out, events published.
+
+Runs inside Unicorn's syscall hook for the thread that trapped. Calls that complete
+at once never stop emulation; a call that blocks, exits, returns from a signal or
+makes a signal deliverable ends the slice so the run loop can act. Tracing costs
+nothing for calls no observer selected: events are built only for numbers in
+``traced``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from emulator.events import EventBus, SyscallEnter, SyscallExit, UnsupportedSyscall
+from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.task import PendingSyscall
+from syscalls.kernel.wait import Block
+from syscalls.spec import Ret
+from syscalls.table import SyscallTable
+
+if TYPE_CHECKING:
+    from emulator.machine import Machine
+
+ENOSYS = -int(Errno.ENOSYS)
+
+
+class Dispatcher:
+    def __init__(self, machine: Machine, table: SyscallTable, bus: EventBus) -> None:
+        self.machine = machine
+        self.table = table
+        self.bound = table.bound
+        self.bus = bus
+        self.cpu = machine.cpu
+        self.traced: frozenset[int] = frozenset()
+        self.traced_tids: set[int] | None = None
+        """Threads whose syscalls are traced; None means all (strace -f)."""
+        self.last_note = ""
+        """The note of the last SyscallError, for the tracer (why a call failed here)."""
+
+    def trace(self, numbers: Iterable[int], tids: set[int] | None) -> None:
+        self.traced = frozenset(numbers)
+        self.traced_tids = tids
+
+    def is_traced(self, number: int, tid: int) -> bool:
+        return number in self.traced and (self.traced_tids is None or tid in self.traced_tids)
+
+    def on_syscall(self) -> None:
+        machine = self.machine
+        task = machine.current
+        regs = self.cpu.syscall_registers()
+        number = regs[0]
+        bound = self.bound.get(number)
+        if bound is None:
+            self._unsupported(task.tid, number, regs)
+            return
+        spec = bound.spec
+        args = bound.decode(regs[1:])
+        traced = number in self.traced and (self.traced_tids is None
+                                            or task.tid in self.traced_tids)
+        if traced:
+            self.bus.publish(SyscallEnter(task.tid, number, spec.name, spec, args, time.time()))
+        try:
+            result = spec.handler(machine.ctx, *args)  # type: ignore[misc]
+        except SyscallError as err:
+            self.last_note = err.note
+            result = -int(err.errno)
+        if type(result) is int:
+            self.cpu.set_return(result)
+            if traced:
+                self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, result,
+                                             time.time()))
+            if task.saved_sigmask is not None:
+                task.sigmask, task.saved_sigmask = task.saved_sigmask, None
+            if task.deliverable():
+                self.cpu.stop()
+            return
+        if isinstance(result, Block):
+            task.blocked = PendingSyscall(number, spec.name, args, result, spec)
+            machine.kernel.scheduler.block(task, result)
+            self.cpu.stop()
+            return
+        # NO_RETURN: exit, exit_group, rt_sigreturn.
+        if traced and spec.ret is Ret.NONE:
+            self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, None,
+                                         time.time()))
+        self.cpu.stop()
+
+    def _unsupported(self, tid: int, number: int, regs: list[int]) -> None:
+        self.cpu.set_return(ENOSYS)
+        if self.bus.wants(UnsupportedSyscall):
+            self.bus.publish(UnsupportedSyscall(tid, number, self.table.names.get(number),
+                                                tuple(regs[1:]), time.time()))
+
+    def finish(self, task_tid: int, pending: PendingSyscall, result: int, *,
+               restarted: bool = False) -> None:
+        """Publish the exit of a call that blocked (or was interrupted)."""
+        if self.is_traced(pending.number, task_tid):
+            self.bus.publish(SyscallExit(task_tid, pending.number, pending.name, pending.spec,
+                                         pending.args, result, time.time(),
+                                         restarted=restarted))

@@ -1,0 +1,499 @@
+"""A Machine runs one guest process: it loads the image, builds the kernel model, and
+drives the CPU thread by thread until the process exits.
+
+The run loop, one turn per slice: pick a runnable thread (sleeping in ``select`` when
+none is), load its registers, finish the syscall it was blocked in (or restart it,
+or fail it with EINTR, if a signal interrupted it), deliver its pending signals, and
+emulate until something stops the CPU: a syscall that blocks or changes registers, a
+fault, or the end of the time slice. Signals are delivered only at these boundaries,
+as qemu-user's process_pending_signals does.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unicorn import UC_ERR_INSN_INVALID, UcError
+
+from emulator.arch import Arch, arch_for
+from emulator.cpu import Cpu, Trap
+from emulator.dispatch import Dispatcher
+from emulator.events import (
+    EventBus,
+    GuestKilled,
+    ProcessExited,
+    SignalDelivered,
+    SyscallExit,
+    ThreadCreated,
+    ThreadExited,
+)
+from emulator.memory import UnicornMemory
+from emulator.slicer import SliceTimer
+from loader.elf import ElfInfo, read_elf
+from loader.image import PAGE_SIZE, LoadedImage, load_image
+from loader.stack import AT, AuxValue, build_initial_stack
+from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, SA_NODEFER, SA_RESETHAND, SA_RESTART
+from syscalls.context import SyscallContext
+from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.clock import Clock
+from syscalls.kernel.core import Kernel, KernelOptions
+from syscalls.kernel.files import FdTable, HostFile
+from syscalls.kernel.memory import GuestMemory
+from syscalls.kernel.signals import (
+    FPE_INTDIV,
+    ILL_ILLOPN,
+    SEGV_ACCERR,
+    SEGV_MAPERR,
+    SI_KERNEL,
+    TRAP_BRKPT,
+    UNBLOCKABLE,
+    Default,
+    Sig,
+    SigAction,
+    SigInfo,
+    bit,
+    default_action,
+)
+from syscalls.kernel.task import PendingSyscall, Process, Task, TaskState
+from syscalls.kernel.vm import PROT_READ, PROT_WRITE, AddressSpace
+from syscalls.kernel.wait import WakeReason
+from syscalls.spec import Restart
+from syscalls.table import table_for
+from syscalls.time import write_remaining
+
+DEFAULT_QUANTUM = 0.005
+AUXV_ORDER = (AT.SYSINFO_EHDR, AT.MINSIGSTKSZ, AT.HWCAP, AT.PAGESZ, AT.CLKTCK, AT.PHDR,
+              AT.PHENT, AT.PHNUM, AT.BASE, AT.FLAGS, AT.ENTRY, AT.UID, AT.EUID, AT.GID,
+              AT.EGID, AT.SECURE, AT.RANDOM, AT.HWCAP2, AT.EXECFN, AT.PLATFORM)
+
+
+@dataclass(slots=True)
+class RunOptions:
+    base: int | None = None
+    """Where an ET_DYN image's lowest page goes (None: Linux's ELF_ET_DYN_BASE)."""
+    env: list[bytes] | None = None
+    """The guest environment (None: elftrace's own, as qemu-user passes it)."""
+    argv0: str | None = None
+    quantum: float = DEFAULT_QUANTUM
+    kernel: KernelOptions = field(default_factory=KernelOptions)
+
+
+class MachineCpuServices:
+    """The CPU operations handlers may ask for, on the thread that is running."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.m = machine
+
+    def clone_thread(self, child: Task, stack: int, tls: int | None) -> None:
+        m = self.m
+        child.cpu_state = m.cpu.save()
+        child_pc = m.cpu.pc + m.arch.hook_pc_lag
+        regs = m.arch.clone_registers(m.cpu, child_pc, stack, tls)
+        child.first_run = {str(k): v for k, v in regs.items()}
+        if tls is not None:
+            child.first_run["tls"] = tls
+        m.contexts[child] = SyscallContext(m.kernel, child, self)
+
+    def set_tls(self, value: int) -> None:
+        self.m.arch.set_tls(self.m.cpu, value)
+
+    def get_tls(self) -> int:
+        return self.m.arch.get_tls(self.m.cpu)
+
+    def sigreturn(self, task: Task) -> None:
+        m = self.m
+        m.cpu.after_stop.append(lambda: m.finish_sigreturn(task))
+        m.cpu.stop()
+
+    def end_slice(self) -> None:
+        self.m.yield_requested = True
+        self.m.cpu.stop()
+
+    def stack_pointer(self) -> int:
+        return self.m.cpu.sp
+
+
+class Machine:
+    def __init__(self, path: str, argv: list[str], options: RunOptions | None = None,
+                 bus: EventBus | None = None) -> None:
+        self.options = options or RunOptions()
+        self.bus = bus or EventBus()
+        self.info: ElfInfo = read_elf(path)
+        self.arch: Arch = arch_for(self.info)
+        arch = self.arch
+        self.image: LoadedImage = load_image(
+            self.info, base=self.options.base, dyn_base=arch.layout.dyn_base,
+            address_limit=arch.layout.task_size)
+        self.cpu = Cpu(arch)
+        self.memory = UnicornMemory(self.cpu.uc)
+        self.mem = GuestMemory(self.memory, arch.word_size)
+        self.clock = Clock()
+        self.kernel = Kernel(arch.abi, self.mem, self.clock, self.options.kernel)
+        self.kernel.thread_created = self._thread_created  # type: ignore[method-assign]
+        self.services = MachineCpuServices(self)
+        self.contexts: dict[Task, SyscallContext] = {}
+        self.current: Task
+        self.ctx: SyscallContext
+        self.loaded: Task | None = None
+        self.yield_requested = False
+        self.timer = SliceTimer(self.cpu.uc, self.options.quantum)
+        self.table = table_for(arch.abi.name)
+        self.dispatcher = Dispatcher(self, self.table, self.bus)
+        self.cpu.on_syscall = self.dispatcher.on_syscall
+        self.process = self._build_process(path, argv)
+        self.exit_status: int | None = None
+
+    # Set-up ------------------------------------------------------------------------------
+
+    def _build_process(self, path: str, argv: list[str]) -> Process:
+        arch, image, layout = self.arch, self.image, self.arch.layout
+        vm = AddressSpace(self.memory, mmap_base=layout.mmap_base, mmap_min=layout.mmap_min,
+                          task_size=layout.task_size)
+        exe = str(Path(path).resolve())
+        st = os.stat(exe)
+        device = (os.major(st.st_dev), os.minor(st.st_dev))
+        for m in image.mappings:
+            vm.map_fixed(m.start, m.size, m.prot, name=exe, offset=m.file_offset,
+                         inode=st.st_ino, device=device, data=bytes(m.data))
+        vm.set_brk_start(image.brk_start)
+        fds = FdTable(limit=self._nofile_limit())
+        self._install_stdio(fds)
+        argv_bytes = [os.fsencode(a) for a in argv]
+        envp = self.options.env if self.options.env is not None else [
+            os.fsencode(k) + b"=" + os.fsencode(v) for k, v in os.environ.items()]
+        process = Process(pid=os.getpid(), ppid=os.getppid(), vm=vm, fds=fds, exe=exe,
+                          host_exe=exe, argv=argv_bytes, envp=envp, cwd=os.getcwd(),
+                          comm=Path(path).name[:15])
+        process.umask = os.umask(0o022)
+        os.umask(process.umask)
+        self.kernel.attach_process(process)
+        arch.map_special_pages(vm, self.mem)
+        stack_low = layout.stack_top - layout.stack_size
+        vm.map_fixed(stack_low, layout.stack_size, PROT_READ | PROT_WRITE, name="[stack]")
+        auxv = self._auxv(path)
+        stack = build_initial_stack(top=layout.stack_top, word_size=arch.word_size,
+                                    argv=argv_bytes, envp=envp, auxv=auxv,
+                                    execfn=os.fsencode(path))
+        self.mem.write(stack.sp, stack.data)
+        word = "<Q" if arch.word_size == 8 else "<I"
+        process.auxv = b"".join(struct.pack(word, t) + struct.pack(word, v)
+                                for t, v in stack.auxv)
+        main = Task(process.pid, process, comm=process.comm)
+        process.tasks[main.tid] = main
+        arch.initial_registers(self.cpu, image.entry, stack.sp)
+        self.contexts[main] = SyscallContext(self.kernel, main, self.services)
+        self.current = main
+        self.ctx = self.contexts[main]
+        self.loaded = main
+        self.kernel.scheduler.add(main)
+        self.kernel.scheduler.runq.remove(main)
+        return process
+
+    def _nofile_limit(self) -> int:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+    def _install_stdio(self, fds: FdTable) -> None:
+        import fcntl
+
+        for fd in (0, 1, 2):
+            try:
+                host_flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+                dup = os.dup(fd)
+            except OSError:
+                continue
+            try:
+                path = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                path = f"/dev/fd/{fd}"
+            flags = host_flags & (O_ACCMODE | O_APPEND | O_NONBLOCK)
+            if self.arch.word_size == 8:
+                flags |= self.arch.abi.open_flags.largefile
+            fds.install_at(fd, HostFile(dup, flags, path))
+
+    def _auxv(self, path: str) -> list[tuple[int, AuxValue]]:
+        image, info = self.image, self.info
+        creds = os.getuid(), os.geteuid(), os.getgid(), os.getegid()
+        entries: dict[int, AuxValue] = {
+            AT.PAGESZ: PAGE_SIZE, AT.CLKTCK: os.sysconf("SC_CLK_TCK"),
+            AT.PHDR: image.phdr_addr, AT.PHENT: info.phentsize, AT.PHNUM: info.phnum,
+            AT.BASE: 0, AT.FLAGS: 0, AT.ENTRY: image.entry, AT.UID: creds[0],
+            AT.EUID: creds[1], AT.GID: creds[2], AT.EGID: creds[3], AT.SECURE: 0,
+            AT.RANDOM: self.kernel.random_bytes(16), AT.EXECFN: 0,
+        }
+        for tag, value in self.arch.auxv_extras():
+            entries[tag] = value
+        return [(tag, entries[tag]) for tag in AUXV_ORDER if tag in entries]
+
+    # Running -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until the process exits; return its wait status (code << 8, or the signal)."""
+        self.timer.start()
+        try:
+            self._loop()
+        finally:
+            self.timer.stop()
+        status = self.process.exit_status
+        assert status is not None
+        self.exit_status = status
+        self.bus.publish(ProcessExited(status, time.time()))
+        return status
+
+    def _finished(self) -> bool:
+        return self.process.exit_status is not None and not self.process.live_tasks() \
+            or self.kernel.exit_group_requested
+
+    def _loop(self) -> None:
+        sched = self.kernel.scheduler
+        task: Task | None = self.current
+        rotate = False
+        while not self._finished():
+            if task is None or task.state is not TaskState.RUNNABLE or rotate:
+                if task is not None and task.state is TaskState.RUNNABLE:
+                    sched.runq.append(task)
+                sched.expire_timers()
+                task = sched.next()
+                while task is None:
+                    sched.idle()
+                    task = sched.next()
+                rotate = False
+            self._switch_to(task)
+            if task.first_run is not None:
+                self._start_thread(task)
+            if task.blocked is not None and not self._resume_blocked(task):
+                task = None
+                continue
+            self._deliver_signals(task)
+            if self._finished():
+                break
+            rotate = self._run_slice(task)
+            if task.state is TaskState.EXITED:
+                self._thread_exited(task)
+                task = None
+
+    def _switch_to(self, task: Task) -> None:
+        self.current = task
+        self.ctx = self.contexts[task]
+        if self.loaded is task:
+            return
+        loaded = self.loaded
+        if loaded is not None and loaded.state is not TaskState.EXITED:
+            if loaded.cpu_state is None:
+                loaded.cpu_state = self.cpu.save()
+            else:
+                self.cpu.uc.context_update(loaded.cpu_state)
+        self.cpu.restore(task.cpu_state)
+        self.loaded = task
+
+    def _start_thread(self, task: Task) -> None:
+        regs = task.first_run or {}
+        task.first_run = None
+        tls = regs.pop("tls", None)
+        self.cpu.set_regs({int(k): v for k, v in regs.items()})
+        if tls is not None:
+            self.arch.set_tls(self.cpu, tls)
+
+    def _needs_timer(self) -> bool:
+        sched = self.kernel.scheduler
+        return bool(sched.runq) or sched.next_deadline() is not None or any(
+            b.host_fds for b in sched.blocked)
+
+    def _run_slice(self, task: Task) -> bool:
+        """Emulate ``task`` until something stops it; True if its turn is over."""
+        cpu = self.cpu
+        self.yield_requested = False
+        begin = self.arch.resume_address(cpu)
+        armed = self._needs_timer()
+        if armed:
+            self.timer.arm()
+        error: UcError | None = None
+        try:
+            cpu.run(begin)
+        except UcError as exc:
+            error = exc
+        finally:
+            if armed:
+                self.timer.disarm()
+        cpu.run_after_stop()
+        if error is not None:
+            self._fault(task, error)
+            return False
+        if cpu.trap is not None:
+            self._trap(task, cpu.trap)
+            return False
+        if not cpu.stop_requested and cpu.pc == self.arch.never_address:
+            self._signal_fault(task, SigInfo(Sig.SIGSEGV, SEGV_MAPERR, addr=cpu.pc))
+            return False
+        return self.timer.fired or self.yield_requested
+
+    # Blocking, restarting ----------------------------------------------------------------
+
+    def _resume_blocked(self, task: Task) -> bool:
+        pending = task.blocked
+        assert pending is not None
+        if pending.reason is WakeReason.INTERRUPTED:
+            self._interrupted(task, pending)
+            return True
+        try:
+            result = pending.block.retry(pending.reason)
+        except SyscallError as err:
+            result = -int(err.errno)
+        if not isinstance(result, int):
+            pending.block = result
+            pending.reason = None
+            self.kernel.scheduler.block(task, result)
+            return False
+        task.blocked = None
+        self.cpu.set_return(result)
+        self.dispatcher.finish(task.tid, pending, result)
+        if task.saved_sigmask is not None:
+            task.sigmask, task.saved_sigmask = task.saved_sigmask, None
+        return True
+
+    def _interrupted(self, task: Task, pending: PendingSyscall) -> None:
+        """A signal interrupted a blocked call: restart it or fail it with EINTR."""
+        task.blocked = None
+        codes = {Restart.SYS: Errno.ERESTARTSYS, Restart.NOHAND: Errno.ERESTARTNOHAND,
+                 Restart.BLOCK: Errno.ERESTART_RESTARTBLOCK, Restart.NEVER: Errno.EINTR}
+        code = codes[pending.spec.restart]
+        if code == Errno.EINTR:
+            self.cpu.set_return(-int(Errno.EINTR))
+            self.dispatcher.finish(task.tid, pending, -int(Errno.EINTR))
+            return
+        signo = self._next_signal(task)
+        action = self.process.action(signo) if signo else SigAction()
+        handler_runs = not action.is_default and not action.is_ignore
+        self.dispatcher.finish(task.tid, pending, -int(code), restarted=True)
+        if not handler_runs or (code == Errno.ERESTARTSYS and action.flags & SA_RESTART):
+            self.cpu.set_reg(self.arch.pc_reg,
+                             self.cpu.pc - self.arch.syscall_insn_size(self.cpu))
+            return
+        self.cpu.set_return(-int(Errno.EINTR))
+        try:
+            write_remaining(self.ctx, pending.block)
+        except SyscallError:
+            pass
+
+    def _next_signal(self, task: Task) -> int:
+        ready = task.deliverable()
+        if not ready:
+            return 0
+        for signo in (Sig.SIGSEGV, Sig.SIGBUS, Sig.SIGILL, Sig.SIGTRAP, Sig.SIGFPE):
+            if ready & bit(signo):
+                return int(signo)
+        return (ready & -ready).bit_length()
+
+    # Signals -----------------------------------------------------------------------------
+
+    def _deliver_signals(self, task: Task) -> None:
+        process = self.process
+        while not self._finished():
+            info = task.pending.take(task.sigmask) or process.pending.take(task.sigmask)
+            if info is None:
+                return
+            signo = info.signo
+            action = process.action(signo)
+            if action.is_ignore:
+                continue
+            if action.is_default:
+                kind = default_action(signo)
+                if kind in (Default.IGNORE, Default.CONT, Default.STOP):
+                    continue
+                self._kill(task, info, core=kind is Default.CORE)
+                return
+            mask = task.saved_sigmask if task.saved_sigmask is not None else task.sigmask
+            task.saved_sigmask = None
+            try:
+                self.arch.setup_signal_frame(self.cpu, self.mem, task, info, action, mask)
+            except SyscallError:
+                # The frame could not be written: Linux's force_sigsegv kills the process.
+                self._kill(task, SigInfo(Sig.SIGSEGV, SI_KERNEL), core=True)
+                return
+            if self.bus.wants(SignalDelivered):
+                self.bus.publish(SignalDelivered(task.tid, info, action.handler, time.time()))
+            blocked = action.mask if action.flags & SA_NODEFER else action.mask | bit(signo)
+            task.sigmask = (task.sigmask | blocked) & ~UNBLOCKABLE
+            if action.flags & SA_RESETHAND:
+                process.actions[signo] = SigAction()
+
+    def _kill(self, task: Task, info: SigInfo, core: bool) -> None:
+        if self.bus.wants(GuestKilled):
+            self.bus.publish(GuestKilled(task.tid, info, self.cpu.pc, core, time.time()))
+        self.kernel.kill_group(info.signo, core=core)
+
+    def finish_sigreturn(self, task: Task) -> None:
+        """rt_sigreturn, after emulation stopped: registers and mask come from the frame."""
+        try:
+            mask = self.arch.restore_signal_frame(self.cpu, self.mem, task)
+        except SyscallError:
+            self._signal_fault(task, SigInfo(Sig.SIGSEGV, SI_KERNEL))
+            return
+        task.sigmask = mask & ~UNBLOCKABLE
+        number = self.table.number("rt_sigreturn")
+        if number is not None and self.dispatcher.is_traced(number, task.tid):
+            bound = self.table.bound[number]
+            ret = self.cpu.reg(self.arch.ret_reg)
+            self.bus.publish(SyscallExit(task.tid, number, "rt_sigreturn", bound.spec, (mask,),
+                                         ret, time.time()))
+
+    # Faults ------------------------------------------------------------------------------
+
+    def _fault(self, task: Task, error: UcError) -> None:
+        fault = self.cpu.fault
+        if fault is not None:
+            code = SEGV_ACCERR if self.process.vm.find(fault.address) else SEGV_MAPERR
+            trapno, err = self.arch.fault_trapno(fault.write, fault.fetch)
+            info = SigInfo(Sig.SIGSEGV, code, addr=fault.address, trapno=trapno,
+                           error_code=err)
+        elif error.errno == UC_ERR_INSN_INVALID:
+            info = SigInfo(Sig.SIGILL, ILL_ILLOPN, addr=self.cpu.pc)
+        else:
+            info = SigInfo(Sig.SIGSEGV, SI_KERNEL, addr=0)
+        self._signal_fault(task, info)
+
+    def _trap(self, task: Task, trap: Trap) -> None:
+        kinds = {
+            "divide": SigInfo(Sig.SIGFPE, FPE_INTDIV, addr=trap.pc, trapno=trap.address),
+            "fpe": SigInfo(Sig.SIGFPE, 0, addr=trap.pc, trapno=trap.address),
+            "breakpoint": SigInfo(Sig.SIGTRAP, TRAP_BRKPT, addr=trap.pc, trapno=trap.address),
+            "debug": SigInfo(Sig.SIGTRAP, TRAP_BRKPT, addr=trap.pc, trapno=trap.address),
+            "illegal": SigInfo(Sig.SIGILL, ILL_ILLOPN, addr=trap.pc, trapno=trap.address),
+            "bus": SigInfo(Sig.SIGBUS, 1, addr=trap.pc, trapno=trap.address),
+        }
+        info = kinds.get(trap.kind, SigInfo(Sig.SIGSEGV, SI_KERNEL, addr=0,
+                                             trapno=trap.address))
+        self._signal_fault(task, info)
+
+    def _signal_fault(self, task: Task, info: SigInfo) -> None:
+        self.kernel.force_signal(task, info)
+
+    # Threads -----------------------------------------------------------------------------
+
+    def _thread_created(self, parent: Task, child: Task) -> None:
+        if self.bus.wants(ThreadCreated):
+            self.bus.publish(ThreadCreated(parent.tid, child.tid, time.time()))
+
+    def _thread_exited(self, task: Task) -> None:
+        if self.loaded is task:
+            self.loaded = None
+        task.cpu_state = None
+        if self.bus.wants(ThreadExited):
+            self.bus.publish(ThreadExited(task.tid, task.exit_code, time.time()))
+
+
+def exit_code_of(status: int) -> int:
+    """What a shell reports for a wait status: the exit code, or 128 + the signal."""
+    if status & 0x7F:
+        return 128 + (status & 0x7F)
+    return (status >> 8) & 0xFF
+
+
+def killing_signal(status: int) -> int | None:
+    return status & 0x7F or None
