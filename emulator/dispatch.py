@@ -36,8 +36,6 @@ class Dispatcher:
         self.traced: frozenset[int] = frozenset()
         self.traced_tids: set[int] | None = None
         """Threads whose syscalls are traced; None means all (strace -f)."""
-        self.last_note = ""
-        """The note of the last SyscallError, for the tracer (why a call failed here)."""
 
     def trace(self, numbers: Iterable[int], tids: set[int] | None) -> None:
         self.traced = frozenset(numbers)
@@ -61,16 +59,17 @@ class Dispatcher:
                                             or task.tid in self.traced_tids)
         if traced:
             self.bus.publish(SyscallEnter(task.tid, number, spec.name, spec, args, time.time()))
+        note = ""
         try:
             result = spec.handler(machine.ctx, *args)  # type: ignore[misc]
         except SyscallError as err:
-            self.last_note = err.note
+            note = err.note
             result = -int(err.errno)
         if type(result) is int:
             self.cpu.set_return(result)
             if traced:
                 self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, result,
-                                             time.time()))
+                                             time.time(), note=note))
             if task.saved_sigmask is not None:
                 task.sigmask, task.saved_sigmask = task.saved_sigmask, None
             if task.deliverable():

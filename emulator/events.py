@@ -37,6 +37,8 @@ class SyscallExit:
     time: float
     restarted: bool = False
     """Interrupted by a signal and to be restarted (strace: ``= ? ERESTARTSYS``)."""
+    note: str = ""
+    """Why elftrace failed the call, when it is a limitation of the emulation."""
 
 
 @dataclass(frozen=True, slots=True)

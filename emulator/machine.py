@@ -19,6 +19,7 @@ from pathlib import Path
 
 from unicorn import UC_ERR_INSN_INVALID, UcError
 
+from emulator import host
 from emulator.arch import Arch, arch_for
 from emulator.cpu import Cpu, Trap
 from emulator.dispatch import Dispatcher
@@ -132,6 +133,8 @@ class Machine:
         self.memory = UnicornMemory(self.cpu.uc)
         self.mem = GuestMemory(self.memory, arch.word_size)
         self.clock = Clock()
+        if not self.options.kernel.cpumask_bytes and not self.options.kernel.deterministic:
+            self.options.kernel.cpumask_bytes = host.cpumask_bytes()
         self.kernel = Kernel(arch.abi, self.mem, self.clock, self.options.kernel)
         self.kernel.thread_created = self._thread_created  # type: ignore[method-assign]
         self.services = MachineCpuServices(self)
@@ -179,6 +182,7 @@ class Machine:
                                     argv=argv_bytes, envp=envp, auxv=auxv,
                                     execfn=os.fsencode(path))
         self.mem.write(stack.sp, stack.data)
+        self.initial_stack = stack
         word = "<Q" if arch.word_size == 8 else "<I"
         process.auxv = b"".join(struct.pack(word, t) + struct.pack(word, v)
                                 for t, v in stack.auxv)
@@ -484,7 +488,8 @@ class Machine:
         if self.loaded is task:
             self.loaded = None
         task.cpu_state = None
-        if self.bus.wants(ThreadExited):
+        # Threads ended by exit_group or a fatal signal are reported with the process.
+        if self.bus.wants(ThreadExited) and not self.kernel.exit_group_requested:
             self.bus.publish(ThreadExited(task.tid, task.exit_code, time.time()))
 
 

@@ -1,0 +1,203 @@
+"""The ``elftrace`` command line.
+
+``elftrace run BINARY [ARGS]`` behaves like qemu-user: the guest's stdio pass through
+and the exit status is the guest's (128 + signal if a signal killed it).
+``elftrace trace [strace options] BINARY [ARGS]`` also prints every syscall, in
+strace's format, on stderr or to ``-o FILE``.
+
+Every failure elftrace itself detects ends in one line on stderr and a distinct exit
+status: 127 the file does not exist, 126 it cannot be run (not ELF, malformed, wrong
+architecture), 125 the emulation failed (a deadlock, an internal error), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TextIO
+
+EXIT_USAGE = 2
+EXIT_EMULATION = 125
+EXIT_CANNOT_RUN = 126
+EXIT_NOT_FOUND = 127
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _common_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", type=_int, metavar="ADDR",
+                   help="map a position-independent (ET_DYN) image at ADDR instead of Linux's "
+                        "default load address")
+    p.add_argument("-E", dest="set_env", action="append", default=[], metavar="VAR=VALUE",
+                   help="set an environment variable for the guest (repeatable)")
+    p.add_argument("-U", dest="unset_env", action="append", default=[], metavar="VAR",
+                   help="remove an environment variable for the guest (repeatable)")
+    p.add_argument("--argv0", metavar="NAME", help="argv[0] for the guest (default: BINARY)")
+    p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                   help="arguments for the guest")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elftrace",
+        description="Run Linux ELF binaries (Go first) for x86-64 and 32-bit ARM under "
+                    "Unicorn, and trace what they do.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run a binary, like qemu-user")
+    _common_run_options(run)
+    trace = sub.add_parser("trace", help="run a binary and print its syscalls, like strace")
+    trace.add_argument("-f", dest="follow", action="store_true",
+                       help="trace every thread, not just the initial one")
+    trace.add_argument("-e", dest="expr", action="append", default=[], metavar="EXPR",
+                       help="trace=SET: only these syscalls (names, %%file, %%desc, %%memory, "
+                            "%%process, %%signal, %%network, %%ipc, %%creds, %%clock, /regex, "
+                            "!negation)")
+    trace.add_argument("-o", dest="output", metavar="FILE", help="write the trace to FILE")
+    trace.add_argument("-s", dest="strsize", type=_int, default=32, metavar="N",
+                       help="print at most N bytes of each string (default 32)")
+    trace.add_argument("-T", dest="syscall_times", action="store_true",
+                       help="show the time spent in each syscall")
+    trace.add_argument("-tt", dest="timestamps", action="store_true",
+                       help="prefix lines with the time of day, with microseconds")
+    trace.add_argument("-c", dest="summary", action="store_true",
+                       help="print a summary table of calls, errors and time instead")
+    _common_run_options(trace)
+    return parser
+
+
+def guest_environment(set_env: list[str], unset_env: list[str]) -> list[bytes]:
+    env = dict(os.environb)
+    for item in set_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"-E expects VAR=VALUE, got {item!r}")
+        env[os.fsencode(name)] = os.fsencode(value)
+    for name in unset_env:
+        env.pop(os.fsencode(name), None)
+    return [k + b"=" + v for k, v in env.items()]
+
+
+def fail(message: str, status: int) -> int:
+    sys.stdout.flush()
+    print(f"elftrace: {message}", file=sys.stderr, flush=True)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _main(args, parser)
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        return 128 + signal.SIGPIPE
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # Imported here so that --help and usage errors cost no Unicorn start-up.
+    from emulator.events import EventBus, GuestKilled
+    from emulator.machine import Machine, RunOptions, exit_code_of
+    from loader.errors import LoaderError
+    from syscalls.kernel.sched import Deadlock
+
+    if not os.path.lexists(args.binary):
+        return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
+    try:
+        env = guest_environment(args.set_env, args.unset_env)
+    except ValueError as exc:
+        parser.error(str(exc))
+    bus = EventBus()
+    options = RunOptions(base=args.base, env=env)
+    guest_argv = [args.argv0 or args.binary, *args.args]
+    trace_out: TextIO | None = None
+    killed: list[GuestKilled] = []
+    bus.subscribe(GuestKilled, killed.append)
+    try:
+        machine = Machine(args.binary, guest_argv, options, bus)
+        if args.command == "trace":
+            trace_out = _attach_tracer(args, machine, bus, parser)
+        status = machine.run()
+    except LoaderError as exc:
+        return fail(str(exc), EXIT_CANNOT_RUN)
+    except Deadlock as exc:
+        return fail(f"deadlock: {exc}", EXIT_EMULATION)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into one line
+        if os.environ.get("ELFTRACE_DEBUG"):
+            traceback.print_exc()
+        return fail(f"internal error: {type(exc).__name__}: {exc} "
+                    "(set ELFTRACE_DEBUG=1 for a traceback)", EXIT_EMULATION)
+    finally:
+        if trace_out is not None:
+            _close_tracer(args, trace_out)
+    code = exit_code_of(status)
+    if status & 0x7F:
+        signo = status & 0x7F
+        where = f" at pc {killed[0].pc:#x}" if killed else ""
+        core = ", core dumped" if status & 0x80 else ""
+        name = signal.Signals(signo).name if signo in signal.Signals._value2member_map_ else \
+            str(signo)
+        fail(f"{args.binary}: killed by {name} ({signal.strsignal(signo)}){where}{core}", code)
+    return code
+
+
+_SUMMARY_KEY = "_elftrace_summary"
+
+
+def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
+                   parser: argparse.ArgumentParser) -> TextIO:
+    from emulator.events import EventBus
+    from emulator.machine import Machine
+    from emulator.trace.filter import FilterError, compile_trace
+    from emulator.trace.strace import Strace, StraceOptions
+    from emulator.trace.summary import Summary
+
+    assert isinstance(machine, Machine) and isinstance(bus, EventBus)
+    try:
+        numbers = compile_trace(args.expr, machine.table)
+    except FilterError as exc:
+        parser.error(str(exc))
+    if args.strsize < 0:
+        parser.error("-s must not be negative")
+    out: TextIO
+    if args.output:
+        try:
+            out = open(args.output, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        except OSError as exc:
+            parser.error(f"cannot write {args.output}: {exc.strerror}")
+    else:
+        out = sys.stderr
+    tids = None if args.follow else {machine.process.pid}
+    machine.dispatcher.trace(numbers, tids)
+    if args.summary:
+        summary = Summary()
+        summary.attach(bus)
+        setattr(args, _SUMMARY_KEY, summary)
+        return out
+    tracer = Strace(machine, out, StraceOptions(follow=args.follow, strsize=args.strsize,
+                                                syscall_times=args.syscall_times,
+                                                timestamps=args.timestamps))
+    tracer.attach(bus)
+    stack = machine.initial_stack
+    envp_array = stack.sp + machine.arch.word_size * (len(machine.process.argv) + 2)
+    tracer.execve_line(args.binary, machine.process.argv, envp_array, len(machine.process.envp))
+    return out
+
+
+def _close_tracer(args: argparse.Namespace, out: TextIO) -> None:
+    summary = getattr(args, _SUMMARY_KEY, None)
+    if summary is not None:
+        summary.render(out)
+    out.flush()
+    if out is not sys.stderr:
+        out.close()

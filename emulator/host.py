@@ -1,0 +1,23 @@
+"""Facts about the host that the emulated kernel reports as its own."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+
+# sched_getaffinity's number on the hosts elftrace runs on.
+_SCHED_GETAFFINITY = {"x86_64": 204, "aarch64": 123, "armv7l": 242, "i686": 242}
+
+
+def cpumask_bytes() -> int:
+    """What the host kernel's sched_getaffinity returns: its cpumask size in bytes."""
+    number = _SCHED_GETAFFINITY.get(platform.machine())
+    if number is None:
+        return 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(8192)
+        result = int(libc.syscall(number, 0, 8192, buf))
+    except (OSError, AttributeError):
+        return 0
+    return result if result > 0 else 0

@@ -1,0 +1,797 @@
+"""strace's notation for arguments, structures, flags and results, from the syscall specs.
+
+Pure functions over guest memory (read with ``try_read``: an unreadable pointer prints
+as its address, as strace does). Argument kinds come from :mod:`syscalls.spec`; calls
+whose arguments depend on each other (futex's op, fcntl's cmd, clone's flags) have a
+custom printer named by the spec. Formats follow strace 6.x's default (non-verbose)
+output; the flag orders are strace's (its src/xlat tables).
+"""
+
+from __future__ import annotations
+
+import stat as stat_mod
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from syscalls import spec as S
+from syscalls.abi import (
+    ACCESS_MODE_NAMES,
+    AT_FDCWD,
+    CLONE,
+    CSIGNAL,
+    FUTEX_CLOCK_REALTIME,
+    FUTEX_CMDS,
+    FUTEX_PRIVATE_FLAG,
+    MAP_TYPES,
+    FlagTable,
+    LinuxAbi,
+)
+from syscalls.errno import Errno
+from syscalls.kernel.memory import GuestMemory
+from syscalls.kernel.signals import SigInfo, format_sigset, signal_name
+
+PATH_MAX = 4096
+
+
+@dataclass(slots=True)
+class FormatContext:
+    mem: GuestMemory
+    abi: LinuxAbi
+    strsize: int
+    args: tuple[int, ...]
+    result: int | None = None
+    """The call's result, when formatting at exit."""
+
+    @property
+    def word(self) -> int:
+        return self.abi.word_size
+
+    @property
+    def failed(self) -> bool:
+        return self.result is not None and self.result < 0
+
+
+# Scalars -------------------------------------------------------------------------------
+
+def hex_addr(value: int) -> str:
+    return "NULL" if value == 0 else f"{value:#x}"
+
+
+def unsigned(value: int, word: int) -> int:
+    return value & ((1 << (8 * word)) - 1)
+
+
+def format_flags(value: int, table: FlagTable, *, zero: str = "0") -> str:
+    if value == 0:
+        for v, name in table:
+            if v == 0:
+                return name
+        return zero
+    names = []
+    rest = value
+    for v, name in table:
+        if v and value & v == v and rest & v:
+            names.append(name)
+            rest &= ~v
+    if rest:
+        names.append(f"{rest:#x}")
+    return "|".join(names)
+
+
+def format_enum(value: int, table: FlagTable) -> str:
+    for v, name in table:
+        if v == value:
+            return name
+    return f"{value:#x}" if value > 9 or value < 0 else str(value)
+
+
+def format_open_flags(value: int, abi: LinuxAbi) -> str:
+    value &= 0xFFFFFFFF
+    access = format_enum(value & 3, ACCESS_MODE_NAMES)
+    rest = value & ~3
+    if not rest:
+        return access
+    return access + "|" + format_flags(rest, abi.table("open"))
+
+
+def format_mode(value: int) -> str:
+    return f"{value & 0o7777:#o}" if value & 0o7777 else "000"
+
+
+def format_dirfd(value: int) -> str:
+    return "AT_FDCWD" if value == AT_FDCWD else str(value)
+
+
+def format_file_mode(mode: int) -> str:
+    kinds = ((stat_mod.S_IFREG, "S_IFREG"), (stat_mod.S_IFDIR, "S_IFDIR"),
+             (stat_mod.S_IFCHR, "S_IFCHR"), (stat_mod.S_IFBLK, "S_IFBLK"),
+             (stat_mod.S_IFIFO, "S_IFIFO"), (stat_mod.S_IFLNK, "S_IFLNK"),
+             (stat_mod.S_IFSOCK, "S_IFSOCK"))
+    kind = next((name for bits, name in kinds if stat_mod.S_IFMT(mode) == bits), None)
+    perm = mode & 0o7777
+    perm_text = f"{perm:04o}"
+    if kind is None:
+        return perm_text
+    return f"{kind}|{perm_text}"
+
+
+# Strings -------------------------------------------------------------------------------
+
+_ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", ord("\f"): "\\f", ord("\n"): "\\n",
+            ord("\r"): "\\r", ord("\t"): "\\t", ord("\v"): "\\v"}
+
+
+def quote(data: bytes, *, truncated: bool = False) -> str:
+    """strace's string_quote: C escapes, minimal octal for other bytes, ``...`` if cut."""
+    out = ['"']
+    n = len(data)
+    for i, c in enumerate(data):
+        esc = _ESCAPES.get(c)
+        if esc is not None:
+            out.append(esc)
+        elif 0x20 <= c < 0x7F:
+            out.append(chr(c))
+        else:
+            nxt = data[i + 1] if i + 1 < n else None
+            if nxt is not None and 0x30 <= nxt <= 0x37:
+                out.append(f"\\{c:03o}")
+            else:
+                out.append(f"\\{c:o}")
+    out.append('"')
+    if truncated:
+        out.append("...")
+    return "".join(out)
+
+
+def format_buffer(fc: FormatContext, addr: int, length: int) -> str:
+    if length < 0:
+        return hex_addr(addr)
+    shown = min(length, fc.strsize)
+    data = fc.mem.try_read(addr, shown)
+    if data is None:
+        return hex_addr(addr)
+    return quote(data, truncated=length > fc.strsize)
+
+
+def format_path(fc: FormatContext, addr: int) -> str:
+    got = fc.mem.try_cstring(addr, PATH_MAX)
+    if got is None:
+        return hex_addr(addr)
+    data, complete = got
+    return quote(data, truncated=not complete)
+
+
+def format_cstring(fc: FormatContext, addr: int) -> str:
+    got = fc.mem.try_cstring(addr, fc.strsize)
+    if got is None:
+        return hex_addr(addr)
+    data, complete = got
+    return quote(data, truncated=not complete)
+
+
+# Structures ----------------------------------------------------------------------------
+
+StructPrinter = Callable[[FormatContext, int], str]
+
+
+def _read(fc: FormatContext, addr: int, size: int) -> bytes | None:
+    if addr == 0:
+        return None
+    return fc.mem.try_read(addr, size)
+
+
+def _timespec(fc: FormatContext, addr: int, bits: int) -> str:
+    data = _read(fc, addr, 16 if bits == 64 else 8)
+    if data is None:
+        return hex_addr(addr)
+    sec, nsec = struct.unpack("<qq" if bits == 64 else "<ii", data)
+    return f"{{tv_sec={sec}, tv_nsec={nsec}}}"
+
+
+def p_timespec(fc: FormatContext, addr: int) -> str:
+    return _timespec(fc, addr, fc.abi.time_bits)
+
+
+def p_timespec64(fc: FormatContext, addr: int) -> str:
+    return _timespec(fc, addr, 64)
+
+
+def p_timeval(fc: FormatContext, addr: int) -> str:
+    bits = fc.abi.time_bits
+    data = _read(fc, addr, 16 if bits == 64 else 8)
+    if data is None:
+        return hex_addr(addr)
+    sec, usec = struct.unpack("<qq" if bits == 64 else "<ii", data)
+    return f"{{tv_sec={sec}, tv_usec={usec}}}"
+
+
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+
+def p_timespec_pair(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 32)
+    if data is None:
+        return hex_addr(addr)
+    parts = []
+    for i in range(2):
+        sec, nsec = struct.unpack_from("<qq", data, 16 * i)
+        if nsec in (UTIME_NOW, UTIME_OMIT):
+            parts.append("UTIME_NOW" if nsec == UTIME_NOW else "UTIME_OMIT")
+        else:
+            parts.append(f"{{tv_sec={sec}, tv_nsec={nsec}}}")
+    return "[" + ", ".join(parts) + "]"
+
+
+def _makedev(rdev: int) -> str:
+    major = ((rdev >> 8) & 0xFFF) | ((rdev >> 32) & ~0xFFF)
+    minor = (rdev & 0xFF) | ((rdev >> 12) & ~0xFF)
+    return f"makedev({major:#x}, {minor:#x})"
+
+
+def p_stat(fc: FormatContext, addr: int) -> str:
+    from syscalls.structs import stat_size, unpack_stat_fields
+
+    data = _read(fc, addr, stat_size(fc.abi))
+    if data is None:
+        return hex_addr(addr)
+    st = unpack_stat_fields(fc.abi, data)
+    mode = st["mode"]
+    if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
+        return f"{{st_mode={format_file_mode(mode)}, st_rdev={_makedev(st['rdev'])}, ...}}"
+    return f"{{st_mode={format_file_mode(mode)}, st_size={st['size']}, ...}}"
+
+
+def p_statx(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 0x90)
+    if data is None:
+        return hex_addr(addr)
+    mask, _blksize, attributes = struct.unpack_from("<IIQ", data, 0)
+    mode = struct.unpack_from("<H", data, 0x1C)[0]
+    size = struct.unpack_from("<Q", data, 0x28)[0]
+    mask_text = format_flags(mask, fc.abi.table("statx_mask"))
+    if mask & 0x7FF == 0x7FF:
+        mask_text = format_flags(mask & ~0x7FF, fc.abi.table("statx_mask"))
+        mask_text = "STATX_BASIC_STATS" + ("|" + mask_text if mask & ~0x7FF else "")
+    return (f"{{stx_mask={mask_text}, stx_attributes={attributes:#x}, "
+            f"stx_mode={format_file_mode(mode)}, stx_size={size}, ...}}")
+
+
+def p_sigaction(fc: FormatContext, addr: int) -> str:
+    from syscalls.structs import sigaction_size, unpack_sigaction
+
+    data = _read(fc, addr, sigaction_size(fc.word))
+    if data is None:
+        return hex_addr(addr)
+    act = unpack_sigaction(data, fc.word)
+    handler = {0: "SIG_DFL", 1: "SIG_IGN"}.get(act.handler, f"{act.handler:#x}")
+    flags = format_flags(act.flags, fc.abi.table("sa_flags"))
+    text = f"{{sa_handler={handler}, sa_mask={format_sigset(act.mask)}, sa_flags={flags}"
+    if act.flags & 0x04000000:
+        text += f", sa_restorer={act.restorer:#x}"
+    return text + "}"
+
+
+def p_stack_t(fc: FormatContext, addr: int) -> str:
+    from syscalls.structs import stack_t_size, unpack_stack_t
+
+    data = _read(fc, addr, stack_t_size(fc.word))
+    if data is None:
+        return hex_addr(addr)
+    sp, flags, size = unpack_stack_t(data, fc.word)
+    return (f"{{ss_sp={hex_addr(sp)}, ss_flags={format_flags(flags, fc.abi.table('ss_flags'))}, "
+            f"ss_size={size}}}")
+
+
+def _rlim(value: int, infinity: str) -> str:
+    if value in ((1 << 64) - 1, (1 << 32) - 1):
+        return infinity
+    if value > 1024 and value % 1024 == 0:
+        return f"{value // 1024}*1024"
+    return str(value)
+
+
+def p_rlimit64(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 16)
+    if data is None:
+        return hex_addr(addr)
+    cur, maximum = struct.unpack("<QQ", data)
+    return (f"{{rlim_cur={_rlim(cur, 'RLIM64_INFINITY')}, "
+            f"rlim_max={_rlim(maximum, 'RLIM64_INFINITY')}}}")
+
+
+def p_rlimit(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 2 * fc.word)
+    if data is None:
+        return hex_addr(addr)
+    cur, maximum = struct.unpack("<QQ" if fc.word == 8 else "<II", data)
+    return f"{{rlim_cur={_rlim(cur, 'RLIM_INFINITY')}, rlim_max={_rlim(maximum, 'RLIM_INFINITY')}}}"
+
+
+def p_utsname(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 65 * 2)
+    if data is None:
+        return hex_addr(addr)
+    sysname = data[:65].split(b"\0", 1)[0]
+    nodename = data[65:130].split(b"\0", 1)[0]
+    return f"{{sysname={quote(sysname)}, nodename={quote(nodename)}, ...}}"
+
+
+def _epoll_event(fc: FormatContext, data: bytes) -> str:
+    from syscalls.structs import unpack_epoll_event
+
+    events, value = unpack_epoll_event(fc.abi, data)
+    return (f"{{events={format_flags(events, fc.abi.table('epoll_events'))}, "
+            f"data={{u32={value & 0xFFFFFFFF}, u64={value}}}}}")
+
+
+def p_epoll_event(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, fc.abi.epoll_event_size)
+    return hex_addr(addr) if data is None else _epoll_event(fc, data)
+
+
+def p_epoll_events(fc: FormatContext, addr: int) -> str:
+    count = fc.result if fc.result is not None and fc.result > 0 else 0
+    size = fc.abi.epoll_event_size
+    data = fc.mem.try_read(addr, count * size) if count else b""
+    if data is None:
+        return hex_addr(addr)
+    return "[" + ", ".join(_epoll_event(fc, data[i * size:(i + 1) * size])
+                           for i in range(count)) + "]"
+
+
+def p_cpuset(fc: FormatContext, addr: int) -> str:
+    size = fc.result if fc.result is not None and fc.result > 0 else fc.args[1]
+    data = _read(fc, addr, min(size, 128))
+    if data is None:
+        return hex_addr(addr)
+    bits = int.from_bytes(data, "little")
+    return "[" + " ".join(str(i) for i in range(len(data) * 8) if bits >> i & 1) + "]"
+
+
+def p_fdpair(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 8)
+    if data is None:
+        return hex_addr(addr)
+    a, b = struct.unpack("<ii", data)
+    return f"[{a}, {b}]"
+
+
+def p_loff(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 8)
+    return hex_addr(addr) if data is None else f"[{struct.unpack('<q', data)[0]}]"
+
+
+def p_iovec(fc: FormatContext, addr: int) -> str:
+    from syscalls.structs import unpack_iovecs
+
+    count = fc.args[2]
+    if not 0 <= count <= 1024:
+        return hex_addr(addr)
+    data = _read(fc, addr, count * 2 * fc.word)
+    if data is None:
+        return hex_addr(addr)
+    parts = []
+    reading = fc.result is not None
+    left = fc.result if reading and fc.result is not None and fc.result >= 0 else None
+    for base, length in unpack_iovecs(data, fc.word):
+        shown = length if left is None else min(length, left)
+        if left is not None:
+            left -= shown
+        parts.append(f"{{iov_base={format_buffer(fc, base, shown)}, iov_len={length}}}")
+    return "[" + ", ".join(parts) + "]"
+
+
+def p_dirents(fc: FormatContext, addr: int) -> str:
+    size = fc.result if fc.result is not None and fc.result > 0 else 0
+    data = fc.mem.try_read(addr, size) if size else b""
+    count = 0
+    pos = 0
+    while data is not None and pos + 19 <= len(data):
+        reclen = struct.unpack_from("<H", data, pos + 16)[0]
+        if reclen == 0:
+            break
+        count += 1
+        pos += reclen
+    return f"{addr:#x} /* {count} entries */"
+
+
+def p_pollfds(fc: FormatContext, addr: int) -> str:
+    nfds = fc.args[1]
+    data = _read(fc, addr, min(nfds, 1024) * 8)
+    if data is None:
+        return hex_addr(addr)
+    parts = []
+    for fd, events, _ in struct.iter_unpack("<ihh", data):
+        parts.append(f"{{fd={fd}, events={format_flags(events & 0xFFFF, fc.abi.table('poll_events'))}}}")
+    return "[" + ", ".join(parts) + "]"
+
+
+def p_rusage(fc: FormatContext, addr: int) -> str:
+    bits = fc.abi.time_bits
+    data = _read(fc, addr, 32 if bits == 64 else 16)
+    if data is None:
+        return hex_addr(addr)
+    fmt = "<qqqq" if bits == 64 else "<iiii"
+    us, uu, ss, su = struct.unpack(fmt, data)
+    return (f"{{ru_utime={{tv_sec={us}, tv_usec={uu}}}, "
+            f"ru_stime={{tv_sec={ss}, tv_usec={su}}}, ...}}")
+
+
+def p_sysinfo(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, fc.word)
+    if data is None:
+        return hex_addr(addr)
+    uptime = int.from_bytes(data, "little", signed=True)
+    return f"{{uptime={uptime}, ...}}"
+
+
+STRUCTS: dict[str, StructPrinter] = {
+    "timespec": p_timespec,
+    "timespec64": p_timespec64,
+    "timeval": p_timeval,
+    "timespec_pair": p_timespec_pair,
+    "stat": p_stat,
+    "statx": p_statx,
+    "sigaction": p_sigaction,
+    "stack_t": p_stack_t,
+    "rlimit": p_rlimit,
+    "rlimit64": p_rlimit64,
+    "utsname": p_utsname,
+    "epoll_event": p_epoll_event,
+    "epoll_events": p_epoll_events,
+    "cpuset": p_cpuset,
+    "fdpair": p_fdpair,
+    "loff": p_loff,
+    "iovec": p_iovec,
+    "dirents": p_dirents,
+    "pollfds": p_pollfds,
+    "rusage": p_rusage,
+    "sysinfo": p_sysinfo,
+}
+
+
+# Arguments by kind ---------------------------------------------------------------------
+
+def format_arg(kind: S.Arg, value: int, fc: FormatContext) -> str:
+    if isinstance(kind, S.Fd | S.Int | S.Long | S.Off | S.Off64):
+        return str(value)
+    if isinstance(kind, S.DirFd):
+        return format_dirfd(value)
+    if isinstance(kind, S.UInt | S.Size):
+        return str(unsigned(value, fc.word) if isinstance(kind, S.Size) else value & 0xFFFFFFFF)
+    if isinstance(kind, S.Hex):
+        return f"{unsigned(value, fc.word):#x}"
+    if isinstance(kind, S.Ptr):
+        return hex_addr(unsigned(value, fc.word))
+    if isinstance(kind, S.Mode):
+        return format_mode(value)
+    if isinstance(kind, S.Signal):
+        return signal_name(value) if 0 < value <= 64 else str(value)
+    if isinstance(kind, S.Path):
+        return format_path(fc, value)
+    if isinstance(kind, S.InBuf):
+        return format_buffer(fc, value, unsigned(fc.args[kind.length], fc.word))
+    if isinstance(kind, S.OutBuf):
+        if fc.failed or fc.result is None:
+            return hex_addr(value)
+        length = fc.result if kind.use_ret else fc.args[kind.length]
+        return format_buffer(fc, value, length)
+    if isinstance(kind, S.OutStr):
+        if fc.failed or fc.result is None:
+            return hex_addr(value)
+        return format_buffer_exact(fc, value, fc.result)
+    if isinstance(kind, S.Flags):
+        if kind.table == "open":
+            return format_open_flags(value, fc.abi)
+        return format_flags(unsigned(value, fc.word) & 0xFFFFFFFF if value >= 0 else value,
+                            fc.abi.table(kind.table))
+    if isinstance(kind, S.Enum_):
+        return format_enum(value, fc.abi.table(kind.table))
+    if isinstance(kind, S.SigSet):
+        if value == 0:
+            return "NULL"
+        if kind.out and fc.failed:
+            return hex_addr(value)
+        data = fc.mem.try_read(value, 8)
+        return hex_addr(value) if data is None else format_sigset(int.from_bytes(data, "little"))
+    if isinstance(kind, S.Struct):
+        if value == 0:
+            return "NULL"
+        if kind.out and fc.failed:
+            return hex_addr(value)
+        printer = STRUCTS.get(kind.name)
+        return printer(fc, value) if printer else hex_addr(value)
+    return f"{value:#x}"
+
+
+def format_buffer_exact(fc: FormatContext, addr: int, length: int) -> str:
+    """A string the call wrote, not NUL-terminated (readlink), cut at -s."""
+    return format_buffer(fc, addr, length)
+
+
+# Custom printers -----------------------------------------------------------------------
+
+def _futex_args(fc: FormatContext, bits: int) -> list[str]:
+    uaddr, op, val, timeout, uaddr2, val3 = fc.args
+    cmd = op & 0x7F & ~FUTEX_PRIVATE_FLAG
+    name = format_enum(cmd, FUTEX_CMDS)
+    if op & FUTEX_PRIVATE_FLAG:
+        name += "_PRIVATE"
+    if op & FUTEX_CLOCK_REALTIME:
+        name += "|FUTEX_CLOCK_REALTIME"
+    if op & ~(0x7F | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME):
+        name = f"{op:#x}"
+    parts = [hex_addr(uaddr), name]
+    ts = _timespec(fc, timeout, bits) if timeout else "NULL"
+    val32 = val & 0xFFFFFFFF
+    if cmd == 0:  # WAIT
+        parts += [str(val32), ts]
+    elif cmd == 9:  # WAIT_BITSET
+        parts += [str(val32), ts, "FUTEX_BITSET_MATCH_ANY" if val3 & 0xFFFFFFFF == 0xFFFFFFFF
+                  else f"{val3 & 0xFFFFFFFF:#x}"]
+    elif cmd == 10:  # WAKE_BITSET
+        parts += [str(val32), "FUTEX_BITSET_MATCH_ANY" if val3 & 0xFFFFFFFF == 0xFFFFFFFF
+                  else f"{val3 & 0xFFFFFFFF:#x}"]
+    elif cmd in (3, 4):  # REQUEUE, CMP_REQUEUE
+        parts += [str(val32), str(timeout & 0xFFFFFFFF), hex_addr(uaddr2)]
+        if cmd == 4:
+            parts.append(str(val3 & 0xFFFFFFFF))
+    elif cmd == 5:  # WAKE_OP
+        parts += [str(val32), str(timeout & 0xFFFFFFFF), hex_addr(uaddr2), f"{val3:#x}"]
+    else:
+        parts.append(str(val32))
+    return parts
+
+
+def pr_futex(fc: FormatContext) -> list[str]:
+    return _futex_args(fc, fc.abi.time_bits)
+
+
+def pr_futex64(fc: FormatContext) -> list[str]:
+    return _futex_args(fc, 64)
+
+
+def pr_open(fc: FormatContext) -> list[str]:
+    dirfd_first = len(fc.args) == 4
+    args = list(fc.args)
+    head = [format_dirfd(args.pop(0))] if dirfd_first else []
+    path, flags, mode = args[0], args[1], args[2]
+    parts = [*head, format_path(fc, path), format_open_flags(flags, fc.abi)]
+    of = fc.abi.open_flags
+    if flags & 0o100 or flags & of.tmpfile == of.tmpfile:
+        parts.append(format_mode(mode))
+    return parts
+
+
+def pr_access(fc: FormatContext) -> list[str]:
+    args = list(fc.args)
+    parts = []
+    if len(args) >= 3:
+        parts.append(format_dirfd(args.pop(0)))
+    parts.append(format_path(fc, args[0]))
+    mode = args[1]
+    parts.append("F_OK" if mode == 0 else format_flags(mode, fc.abi.table("access")))
+    if len(args) > 2:
+        parts.append(format_flags(args[2], fc.abi.table("at_flags")))
+    return parts
+
+
+def pr_mmap(fc: FormatContext) -> list[str]:
+    addr, length, prot, flags, fd, offset = fc.args
+    map_type = format_enum(flags & 0xF, MAP_TYPES)
+    rest = flags & ~0xF & 0xFFFFFFFF
+    flags_text = map_type + ("|" + format_flags(rest, fc.abi.table("map")) if rest else "")
+    return [hex_addr(addr), str(unsigned(length, fc.word)),
+            format_flags(prot, fc.abi.table("prot"), zero="PROT_NONE"), flags_text,
+            str(fd), f"{offset:#x}" if offset else "0"]
+
+
+F_CMDS_NO_ARG = {1, 3, 9, 11, 1025, 1032, 1034}
+
+
+def pr_fcntl(fc: FormatContext) -> list[str]:
+    fd, cmd, arg = fc.args
+    parts = [str(fd), format_enum(cmd, fc.abi.table("fcntl_cmd"))]
+    if cmd in F_CMDS_NO_ARG:
+        return parts
+    if cmd == 2:  # F_SETFD
+        parts.append(format_flags(arg, fc.abi.table("fd_flags")))
+    elif cmd == 4:  # F_SETFL
+        parts.append(format_open_flags(arg, fc.abi))
+    elif cmd in (0, 1030, 8, 1031):
+        parts.append(str(arg if arg < 1 << 31 else arg - (1 << fc.word * 8)))
+    else:
+        parts.append(hex_addr(arg))
+    return parts
+
+
+IOCTL_NAMES = {0x5401: "TCGETS", 0x5402: "TCSETS", 0x5403: "TCSETSW", 0x5404: "TCSETSF",
+               0x540F: "TIOCGPGRP", 0x5410: "TIOCSPGRP", 0x5413: "TIOCGWINSZ",
+               0x5414: "TIOCSWINSZ", 0x541B: "FIONREAD", 0x5421: "FIONBIO",
+               0x5450: "FIONCLEX", 0x5451: "FIOCLEX"}
+
+
+def pr_ioctl(fc: FormatContext) -> list[str]:
+    fd, request, arg = fc.args
+    request &= 0xFFFFFFFF
+    return [str(fd), IOCTL_NAMES.get(request, f"{request:#x}"), hex_addr(arg)]
+
+
+def pr_clone(fc: FormatContext) -> list[str]:
+    flags, stack, ptid, a4, a5 = fc.args
+    ctid, tls = (a5, a4) if fc.abi.clone_tls_before_ctid else (a4, a5)
+    flag_text = format_flags(flags & ~CSIGNAL, CLONE)
+    if flags & CSIGNAL:
+        sig = signal_name(flags & CSIGNAL)
+        flag_text = f"{flag_text}|{sig}" if flags & ~CSIGNAL else sig
+    parts = [f"child_stack={hex_addr(stack)}", f"flags={flag_text}"]
+    if flags & 0x100000:
+        parts.append(f"parent_tid={hex_addr(ptid)}")
+    if flags & (0x200000 | 0x1000000):
+        parts.append(f"child_tidptr={hex_addr(ctid)}")
+    if flags & 0x80000:
+        parts.append(f"tls={hex_addr(tls)}")
+    return parts
+
+
+def pr_prctl(fc: FormatContext) -> list[str]:
+    option, a2, a3, a4, a5 = fc.args
+    name = format_enum(option & 0xFFFFFFFF, fc.abi.table("prctl"))
+    if option == 0x53564D41:
+        return [name, "PR_SET_VMA_ANON_NAME" if a2 == 0 else str(a2), hex_addr(a3), str(a4),
+                format_cstring(fc, a5) if a5 else "NULL"]
+    if option in (15, 16):
+        return [name, format_cstring(fc, a2) if option == 15 else hex_addr(a2)]
+    return [name, *(f"{v:#x}" for v in (a2, a3, a4, a5))]
+
+
+def pr_getrandom(fc: FormatContext) -> list[str]:
+    buf, count, flags = fc.args
+    data = format_buffer(fc, buf, fc.result) if fc.result is not None and fc.result >= 0 \
+        else hex_addr(buf)
+    return [data, str(count), format_flags(flags, fc.abi.table("getrandom"))]
+
+
+def pr_sched_getaffinity(fc: FormatContext) -> list[str]:
+    pid, size, mask = fc.args
+    shown = hex_addr(mask) if fc.failed else p_cpuset(fc, mask)
+    return [str(pid), str(size & 0xFFFFFFFF), shown]
+
+
+def pr_arch_prctl(fc: FormatContext) -> list[str]:
+    code, addr = fc.args
+    name = format_enum(code, fc.abi.table("arch_prctl"))
+    if code in (0x1003, 0x1004) and fc.result == 0:
+        data = fc.mem.try_read(addr, 8)
+        if data is not None:
+            return [name, f"[{int.from_bytes(data, 'little'):#x}]"]
+    return [name, hex_addr(addr)]
+
+
+def pr_umask(fc: FormatContext) -> list[str]:
+    return [f"{fc.args[0] & 0o777:03o}"]
+
+
+def pr_llseek(fc: FormatContext) -> list[str]:
+    fd, high, low, result, whence = fc.args
+    offset = ((high & 0xFFFFFFFF) << 32) | (low & 0xFFFFFFFF)
+    if offset & (1 << 63):
+        offset -= 1 << 64
+    shown = p_loff(fc, result) if fc.result == 0 else hex_addr(result)
+    return [str(fd), str(offset), shown, format_enum(whence, fc.abi.table("whence"))]
+
+
+def pr_poll(fc: FormatContext) -> list[str]:
+    parts = [p_pollfds(fc, fc.args[0]), str(fc.args[1])]
+    if len(fc.args) == 3:
+        parts.append(str(fc.args[2]))
+    else:
+        ts = fc.args[2]
+        parts.append(p_timespec(fc, ts) if ts else "NULL")
+        parts.append(format_arg(S.SigSet(), fc.args[3], fc))
+        parts.append(str(fc.args[4]))
+    return parts
+
+
+def pr_sigreturn(fc: FormatContext) -> list[str]:
+    mask = fc.args[0] if fc.args else 0
+    return [f"{{mask={format_sigset(mask)}}}"]
+
+
+PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
+    "futex": pr_futex,
+    "futex64": pr_futex64,
+    "open": pr_open,
+    "access": pr_access,
+    "mmap": pr_mmap,
+    "fcntl": pr_fcntl,
+    "ioctl": pr_ioctl,
+    "clone": pr_clone,
+    "prctl": pr_prctl,
+    "getrandom": pr_getrandom,
+    "sched_getaffinity": pr_sched_getaffinity,
+    "arch_prctl": pr_arch_prctl,
+    "umask": pr_umask,
+    "llseek": pr_llseek,
+    "poll": pr_poll,
+    "sigreturn": pr_sigreturn,
+}
+
+
+def split_args(spec: S.SyscallSpec) -> int:
+    """How many leading arguments strace prints when the call is entered."""
+    if spec.printer is not None:
+        return len(spec.args)
+    for i, kind in enumerate(spec.args):
+        if kind.out:
+            return i
+    return len(spec.args)
+
+
+def format_args(spec: S.SyscallSpec, fc: FormatContext, start: int = 0,
+                stop: int | None = None) -> list[str]:
+    if spec.printer is not None:
+        parts = PRINTERS[spec.printer](fc)
+        return parts[start:stop]
+    kinds = spec.args[start:stop]
+    return [format_arg(k, v, fc) for k, v in zip(kinds, fc.args[start:], strict=False)]
+
+
+# Results -------------------------------------------------------------------------------
+
+RESTART_CODES = {int(Errno.ERESTARTSYS), int(Errno.ERESTARTNOINTR), int(Errno.ERESTARTNOHAND),
+                 int(Errno.ERESTART_RESTARTBLOCK)}
+
+
+def format_result(spec: S.SyscallSpec, fc: FormatContext, result: int | None) -> str:
+    if result is None:
+        return "?"
+    if -4095 <= result < 0:
+        code = -result
+        try:
+            err = Errno(code)
+        except ValueError:
+            return f"-1 {code}"
+        if code in RESTART_CODES:
+            return f"? {err.name} ({err.message})"
+        return f"-1 {err.name} ({err.message})"
+    if spec.ret is S.Ret.HEX:
+        return f"{unsigned(result, fc.word):#x}"
+    if spec.printer == "fcntl":
+        cmd = fc.args[1]
+        if cmd == 3 and result:
+            return f"{result:#x} (flags {format_open_flags(result, fc.abi)})"
+        if cmd == 1 and result:
+            return f"{result:#x} (flags {format_flags(result, fc.abi.table('fd_flags'))})"
+    if spec.printer == "umask":
+        return f"{result:03o}"
+    return str(result)
+
+
+# Signals -------------------------------------------------------------------------------
+
+SI_CODES = {0: "SI_USER", 0x80: "SI_KERNEL", -1: "SI_QUEUE", -2: "SI_TIMER", -6: "SI_TKILL"}
+FAULT_CODES = {
+    11: {1: "SEGV_MAPERR", 2: "SEGV_ACCERR"},
+    7: {1: "BUS_ADRALN", 2: "BUS_ADRERR", 3: "BUS_OBJERR"},
+    8: {1: "FPE_INTDIV", 2: "FPE_INTOVF", 3: "FPE_FLTDIV"},
+    4: {1: "ILL_ILLOPC", 2: "ILL_ILLOPN", 3: "ILL_ILLADR"},
+    5: {1: "TRAP_BRKPT", 2: "TRAP_TRACE"},
+}
+
+
+def format_siginfo(info: SigInfo) -> str:
+    name = signal_name(info.signo)
+    code = SI_CODES.get(info.code) if info.code <= 0 or info.code == 0x80 else \
+        FAULT_CODES.get(info.signo, {}).get(info.code)
+    code_text = code or str(info.code)
+    fields = [f"si_signo={name}", f"si_code={code_text}"]
+    if info.addr is not None and info.code > 0 and info.code != 0x80:
+        fields.append(f"si_addr={hex_addr(info.addr)}")
+    elif info.code in (0, -6, -1):
+        fields += [f"si_pid={info.pid}", f"si_uid={info.uid}"]
+    elif info.code == 0x80 and info.signo in (11, 7):
+        fields.append("si_addr=NULL")
+    return "{" + ", ".join(fields) + "}"

@@ -1,0 +1,223 @@
+"""The strace-format observer: one line per syscall, as ``strace -f`` prints it.
+
+Lines are held until the call returns so a whole line is printed at once; if another
+thread produces output first, the held line is printed with `` <unfinished ...>`` and
+completed later as ``<... name resumed>``, exactly strace's convention. With several
+threads alive lines carry ``[pid N]`` prefixes. Column alignment (results at column
+40), string escaping and truncation (``-s``), ``-T`` and ``-tt`` follow strace.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
+
+from emulator.events import (
+    EventBus,
+    GuestKilled,
+    ProcessExited,
+    SignalDelivered,
+    SyscallEnter,
+    SyscallExit,
+    ThreadCreated,
+    ThreadExited,
+    UnsupportedSyscall,
+)
+from emulator.trace.format import (
+    FormatContext,
+    format_args,
+    format_result,
+    format_siginfo,
+    quote,
+    split_args,
+)
+from syscalls.kernel.signals import signal_name
+
+if TYPE_CHECKING:
+    from emulator.machine import Machine
+
+RESULT_COLUMN = 40
+
+
+@dataclass(slots=True)
+class Held:
+    enter: SyscallEnter
+    prefix: str
+    head: str
+    """``name(`` plus the arguments known at entry."""
+    printed: bool = False
+    """Already written as ``<unfinished ...>``."""
+
+
+@dataclass(slots=True)
+class StraceOptions:
+    follow: bool = False
+    strsize: int = 32
+    syscall_times: bool = False
+    """-T"""
+    timestamps: bool = False
+    """-tt"""
+
+
+@dataclass
+class Strace:
+    machine: Machine
+    out: TextIO
+    options: StraceOptions = field(default_factory=StraceOptions)
+
+    def __post_init__(self) -> None:
+        self.held: dict[int, Held] = {}
+        self.live: set[int] = {self.machine.process.pid}
+
+    def attach(self, bus: EventBus) -> None:
+        bus.subscribe(SyscallEnter, self.on_enter)
+        bus.subscribe(SyscallExit, self.on_exit)
+        bus.subscribe(UnsupportedSyscall, self.on_unsupported)
+        bus.subscribe(SignalDelivered, self.on_signal)
+        bus.subscribe(ThreadCreated, self.on_thread_created)
+        bus.subscribe(ThreadExited, self.on_thread_exited)
+        bus.subscribe(ProcessExited, self.on_process_exited)
+        bus.subscribe(GuestKilled, self.on_killed)
+
+    # Line assembly -----------------------------------------------------------------------
+
+    def _prefix(self, tid: int, when: float) -> str:
+        prefix = f"[pid {tid:5d}] " if len(self.live) > 1 else ""
+        if self.options.timestamps:
+            stamp = time.strftime("%H:%M:%S", time.localtime(when))
+            prefix += f"{stamp}.{int(when * 1e6) % 1_000_000:06d} "
+        return prefix
+
+    def _write(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def _interrupt_others(self, tid: int) -> None:
+        """Another thread is about to print: held lines of other threads go out unfinished."""
+        for other, held in self.held.items():
+            if other != tid and not held.printed:
+                self._write(held.head + " <unfinished ...>")
+                held.printed = True
+
+    def _finish(self, prefix: str, text: str, result: str, duration: float | None,
+                note: str = "") -> None:
+        line = prefix + text
+        if len(line) < RESULT_COLUMN - 1:
+            line = line.ljust(RESULT_COLUMN - 1)
+        line += " = " + result
+        if duration is not None:
+            line += f" <{duration:.6f}>"
+        if note:
+            line += f" /* {note} */"
+        self._write(line)
+
+    def _context(self, args: tuple[int, ...], result: int | None = None) -> FormatContext:
+        m = self.machine
+        return FormatContext(m.mem, m.arch.abi, self.options.strsize, args, result)
+
+    # Events ------------------------------------------------------------------------------
+
+    def on_enter(self, event: SyscallEnter) -> None:
+        if event.spec.printer == "sigreturn":
+            return  # printed whole once the frame has been read (see on_exit)
+        self._interrupt_others(event.tid)
+        count = split_args(event.spec)
+        fc = self._context(event.args)
+        head_args = format_args(event.spec, fc, 0, count)
+        trailing = ", " if 0 < count < len(event.spec.args) and event.spec.printer is None else ""
+        prefix = self._prefix(event.tid, event.time)
+        head = prefix + event.name + "(" + ", ".join(head_args)
+        self.held[event.tid] = Held(event, prefix, head + trailing)
+
+    def on_exit(self, event: SyscallExit) -> None:
+        held = self.held.pop(event.tid, None)
+        self._interrupt_others(event.tid)
+        fc = self._context(event.args, event.result)
+        spec = event.spec
+        duration = (event.time - held.enter.time) if held and self.options.syscall_times else None
+        result = format_result(spec, fc, event.result)
+        note = event.note
+        count = split_args(spec)
+        if held is None:
+            # rt_sigreturn: no entry event is printed before its registers are restored.
+            text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
+            self._finish(self._prefix(event.tid, event.time), text, result, duration, note)
+            return
+        if spec.printer is not None and not held.printed:
+            # Custom printers may show outputs (an affinity mask): format it all now.
+            text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
+            self._finish(held.prefix, text, result, duration, note)
+            return
+        tail_args = format_args(spec, fc, count) if spec.printer is None else []
+        tail = ", ".join(tail_args) + ")"
+        if not held.printed:
+            self._finish("", held.head + tail, result, duration, note)
+        else:
+            text = f"<... {event.name} resumed>" + tail
+            self._finish(self._prefix(event.tid, event.time), text, result, duration, note)
+
+    def on_unsupported(self, event: UnsupportedSyscall) -> None:
+        self._interrupt_others(event.tid)
+        name = event.name or f"syscall_{event.number:#x}"
+        args = ", ".join(f"{a:#x}" for a in event.args[:6])
+        self._finish(self._prefix(event.tid, event.time), f"{name}({args})",
+                     "-1 ENOSYS (Function not implemented)", None,
+                     "not implemented by elftrace")
+
+    def on_signal(self, event: SignalDelivered) -> None:
+        if event.tid not in self.live:
+            return
+        self._interrupt_others(event.tid)
+        info = event.info
+        self._write(self._prefix(event.tid, event.time)
+                    + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
+
+    def on_killed(self, event: GuestKilled) -> None:
+        self._interrupt_others(event.tid)
+        info = event.info
+        if info.code > 0:
+            self._write(self._prefix(event.tid, event.time)
+                        + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
+
+    def on_thread_created(self, event: ThreadCreated) -> None:
+        if self.options.follow:
+            self.live.add(event.child)
+
+    def on_thread_exited(self, event: ThreadExited) -> None:
+        if event.tid not in self.live:
+            return
+        self._flush_held(event.tid, event.time)
+        self._write(self._prefix(event.tid, event.time) + f"+++ exited with {event.code} +++")
+        self.live.discard(event.tid)
+
+    def _flush_held(self, tid: int, when: float) -> None:
+        held = self.held.pop(tid, None)
+        if held is None:
+            return
+        if not held.printed:
+            self._interrupt_others(-1)
+            self._write(held.head + " <unfinished ...>")
+        self._finish(self._prefix(tid, when), f"<... {held.enter.name} resumed>)", "?", None)
+
+    def on_process_exited(self, event: ProcessExited) -> None:
+        status = event.status
+        main = self.machine.process.pid
+        others = sorted(self.live - {main})
+        for tid in others:
+            self._flush_held(tid, event.time)
+        for tid in others:
+            if status & 0x7F == 0:
+                self._write(self._prefix(tid, event.time) + f"+++ exited with {status >> 8} +++")
+            self.live.discard(tid)
+        self._flush_held(main, event.time)
+        if status & 0x7F:
+            core = " (core dumped)" if status & 0x80 else ""
+            self._write(f"+++ killed by {signal_name(status & 0x7F)}{core} +++")
+        else:
+            self._write(f"+++ exited with {(status >> 8) & 0xFF} +++")
+        self.out.flush()
+
+    def execve_line(self, path: str, argv: list[bytes], envp_addr: int, env_count: int) -> None:
+        args = "[" + ", ".join(quote(a) for a in argv) + "]"
+        self._write(f'execve({quote(path.encode())}, {args}, {envp_addr:#x} '
+                    f"/* {env_count} vars */) = 0")
