@@ -5,6 +5,11 @@ from __future__ import annotations
 import ctypes
 import platform
 
+# The kernel's O_LARGEFILE on the host (glibc defines O_LARGEFILE as 0 on 64-bit hosts,
+# but F_GETFL reports the kernel's bit).
+O_LARGEFILE = {"x86_64": 0o100000, "aarch64": 0o400000, "armv7l": 0o400000}.get(
+    platform.machine(), 0o100000)
+
 # sched_getaffinity's number on the hosts elftrace runs on.
 _SCHED_GETAFFINITY = {"x86_64": 204, "aarch64": 123, "armv7l": 242, "i686": 242}
 

@@ -216,8 +216,10 @@ class Machine:
                 path = os.readlink(f"/proc/self/fd/{fd}")
             except OSError:
                 path = f"/dev/fd/{fd}"
+            # The guest sees the status flags its stdio really has (a pipe has no
+            # O_LARGEFILE, a file opened by a 64-bit shell has), in its own numbering.
             flags = host_flags & (O_ACCMODE | O_APPEND | O_NONBLOCK)
-            if self.arch.word_size == 8:
+            if host_flags & host.O_LARGEFILE:
                 flags |= self.arch.abi.open_flags.largefile
             fds.install_at(fd, HostFile(dup, flags, path))
 

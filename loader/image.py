@@ -173,7 +173,31 @@ def load_image(info: ElfInfo, *, base: int | None, dyn_base: int, address_limit:
                 f"{info.path}: needs shared libraries ({', '.join(info.dynamic.needed)}); "
                 "dynamically linked binaries are not supported yet")
         image.relocations = apply_relocations(image)
+        _protect_relro(image)
     return image
+
+
+def _protect_relro(image: LoadedImage) -> None:
+    """After relocating, make PT_GNU_RELRO read-only, as ld.so's _dl_protect_relro does:
+    from the page holding its start to the page boundary below its end."""
+    relro = image.info.first(PT.GNU_RELRO)
+    if relro is None:
+        return
+    start = page_down(relro.vaddr + image.bias)
+    end = page_down(relro.vaddr + relro.memsz + image.bias)
+    if end <= start:
+        return
+    pieces: list[Mapping] = []
+    for m in image.mappings:
+        if m.end <= start or m.start >= end:
+            pieces.append(m)
+            continue
+        cuts = sorted({m.start, max(m.start, start), min(m.end, end), m.end})
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            data = m.data[lo - m.start:hi - m.start]
+            prot = PROT_READ if start <= lo and hi <= end else m.prot
+            pieces.append(Mapping(lo, hi, prot, bytearray(data), m.file_offset + lo - m.start))
+    image.mappings[:] = pieces
 
 
 def _replace_overlap(mappings: list[Mapping], new: Mapping) -> None:

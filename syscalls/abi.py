@@ -23,12 +23,13 @@ PROT: FlagTable = ((1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC"),
 MAP_TYPE_MASK = 0x0F
 MAP_TYPES: FlagTable = ((0x01, "MAP_SHARED"), (0x02, "MAP_PRIVATE"),
                         (0x03, "MAP_SHARED_VALIDATE"))
+# In strace's order (src/xlat/mmap_flags.in), which is not sorted by value.
 MAP: FlagTable = (
-    (0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"),
-    (0x100, "MAP_GROWSDOWN"), (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"),
-    (0x2000, "MAP_LOCKED"), (0x4000, "MAP_NORESERVE"), (0x8000, "MAP_POPULATE"),
-    (0x10000, "MAP_NONBLOCK"), (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"),
-    (0x80000, "MAP_SYNC"), (0x100000, "MAP_FIXED_NOREPLACE"), (0x4000000, "MAP_UNINITIALIZED"),
+    (0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"), (0x4000, "MAP_NORESERVE"),
+    (0x8000, "MAP_POPULATE"), (0x10000, "MAP_NONBLOCK"), (0x100, "MAP_GROWSDOWN"),
+    (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"), (0x2000, "MAP_LOCKED"),
+    (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"), (0x80000, "MAP_SYNC"),
+    (0x4000000, "MAP_UNINITIALIZED"), (0x100000, "MAP_FIXED_NOREPLACE"),
 )
 
 MREMAP: FlagTable = ((1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED"), (4, "MREMAP_DONTUNMAP"))
@@ -203,12 +204,6 @@ O_SYNC = 0o4010000
 O_PATH = 0o10000000
 O_TMPFILE_BASE = 0o20000000
 
-_OPEN_COMMON: FlagTable = (
-    (O_CREAT, "O_CREAT"), (O_EXCL, "O_EXCL"), (O_NOCTTY, "O_NOCTTY"), (O_TRUNC, "O_TRUNC"),
-    (O_APPEND, "O_APPEND"), (O_NONBLOCK, "O_NONBLOCK"), (O_SYNC, "O_SYNC"),
-    (O_DSYNC, "O_DSYNC"), (O_ASYNC, "O_ASYNC"), (O_NOATIME, "O_NOATIME"),
-    (O_CLOEXEC, "O_CLOEXEC"), (O_PATH, "O_PATH"),
-)
 ACCESS_MODE_NAMES: FlagTable = ((0, "O_RDONLY"), (1, "O_WRONLY"), (2, "O_RDWR"), (3, "O_ACCMODE"))
 
 
@@ -226,10 +221,15 @@ class OpenFlags:
         return O_TMPFILE_BASE | self.directory
 
     def table(self) -> FlagTable:
-        # strace's order: access mode first (handled by the printer), then the rest.
-        return (*_OPEN_COMMON[:7], (self.direct, "O_DIRECT"), (self.largefile, "O_LARGEFILE"),
-                (self.directory, "O_DIRECTORY"), (self.nofollow, "O_NOFOLLOW"),
-                *_OPEN_COMMON[7:], (self.tmpfile & ~self.directory, "O_TMPFILE"))
+        """The flags after the access mode, in strace's order (src/xlat/open_mode_flags.in):
+        O_TMPFILE (which includes O_DIRECTORY's bit) must come before O_DIRECTORY."""
+        return ((O_CREAT, "O_CREAT"), (O_EXCL, "O_EXCL"), (O_NOCTTY, "O_NOCTTY"),
+                (O_TRUNC, "O_TRUNC"), (O_APPEND, "O_APPEND"), (O_NONBLOCK, "O_NONBLOCK"),
+                (O_SYNC, "O_SYNC"), (O_DSYNC, "O_DSYNC"), (self.direct, "O_DIRECT"),
+                (self.largefile, "O_LARGEFILE"), (self.nofollow, "O_NOFOLLOW"),
+                (O_NOATIME, "O_NOATIME"), (O_CLOEXEC, "O_CLOEXEC"), (O_PATH, "O_PATH"),
+                (self.tmpfile, "O_TMPFILE"), (self.directory, "O_DIRECTORY"),
+                (O_ASYNC, "FASYNC"))
 
 
 @dataclass(frozen=True, slots=True)

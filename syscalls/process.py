@@ -236,14 +236,15 @@ def sys_sched_getaffinity(ctx: SyscallContext, pid: int, size: int, mask: int) -
     if pid not in (0, ctx.process.pid) and ctx.kernel.task(pid) is None:
         raise SyscallError(Errno.ESRCH)
     word = ctx.abi.word_size
-    ncpus = ctx.kernel.options.ncpus
-    needed = max(word, ((ncpus + 8 * word - 1) // (8 * word)) * word)
+    options = ctx.kernel.options
+    needed = max(word, ((options.ncpus + 8 * word - 1) // (8 * word)) * word)
     if size < needed or size % word:
         raise SyscallError(Errno.EINVAL)
-    bits = (1 << ncpus) - 1
-    # The kernel copies out nr_cpu_ids bits rounded to a long and returns that size.
-    ctx.mem.write(mask, bits.to_bytes(needed, "little"))
-    return needed
+    # The kernel copies out min(len, cpumask_size()) bytes and returns that count.
+    count = min(size, max(needed, options.cpumask_bytes))
+    bits = (1 << options.ncpus) - 1
+    ctx.mem.write(mask, bits.to_bytes(count, "little"))
+    return count
 
 
 def sys_sched_setaffinity(ctx: SyscallContext, pid: int, size: int, mask: int) -> int:

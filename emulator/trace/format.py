@@ -96,7 +96,7 @@ def format_open_flags(value: int, abi: LinuxAbi) -> str:
 
 
 def format_mode(value: int) -> str:
-    return f"{value & 0o7777:#o}" if value & 0o7777 else "000"
+    return f"0{value & 0o7777:o}" if value & 0o7777 else "000"
 
 
 def format_dirfd(value: int) -> str:
@@ -761,8 +761,9 @@ def format_result(spec: S.SyscallSpec, fc: FormatContext, result: int | None) ->
         return f"{unsigned(result, fc.word):#x}"
     if spec.printer == "fcntl":
         cmd = fc.args[1]
-        if cmd == 3 and result:
-            return f"{result:#x} (flags {format_open_flags(result, fc.abi)})"
+        if cmd == 3:
+            return f"{result:#x} (flags {format_open_flags(result, fc.abi)})" if result else \
+                f"0 (flags {format_open_flags(0, fc.abi)})"
         if cmd == 1 and result:
             return f"{result:#x} (flags {format_flags(result, fc.abi.table('fd_flags'))})"
     if spec.printer == "umask":

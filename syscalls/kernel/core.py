@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from syscalls.kernel.futex import FutexTable
@@ -34,12 +34,28 @@ if TYPE_CHECKING:
     from syscalls.kernel.memory import GuestMemory
 
 
+def _host_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except OSError:
+        return 1
+
+
+def _host_uname() -> tuple[str, str, str]:
+    u = os.uname()
+    return u.nodename, u.release, u.version
+
+
 @dataclass(slots=True)
 class KernelOptions:
-    hostname: str = "elftrace"
-    release: str = "6.1.0-elftrace"
-    version: str = "#1 SMP PREEMPT_DYNAMIC"
-    ncpus: int = 1
+    """What the emulated kernel reports about the machine: by default the host's."""
+
+    hostname: str = field(default_factory=lambda: _host_uname()[0])
+    release: str = field(default_factory=lambda: _host_uname()[1])
+    version: str = field(default_factory=lambda: _host_uname()[2])
+    ncpus: int = field(default_factory=_host_cpus)
+    cpumask_bytes: int = 0
+    """What sched_getaffinity returns (the kernel's cpumask size); 0: one word per 64 CPUs."""
     deterministic: bool = False
 
 

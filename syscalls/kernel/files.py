@@ -168,6 +168,7 @@ class HostFile(File):
         self.mode = st.st_mode
         self.dir_entries: list[tuple[int, int, str]] | None = None
         self.dir_pos = 0
+        self._pollable: bool | None = None
 
     @property
     def is_stream(self) -> bool:
@@ -180,7 +181,16 @@ class HostFile(File):
 
     @property
     def pollable(self) -> bool:
-        return self.is_stream
+        """Whether epoll accepts this file: the host kernel knows (its driver has a poll
+        operation, e.g. pipes and ttys but not /dev/null or regular files)."""
+        if self._pollable is None:
+            try:
+                with select.epoll() as probe:
+                    probe.register(self.fd, select.EPOLLIN)
+                self._pollable = True
+            except OSError:
+                self._pollable = False
+        return self._pollable
 
     def read(self, size: int) -> bytes:
         if not self.readable:

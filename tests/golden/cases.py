@@ -1,0 +1,75 @@
+"""The end-to-end cases: one list shared by the golden recorder and the tests.
+
+Every binary in bins/ appears: each hello as is, and each workload binary once per
+workload. A case runs the same command line under the oracle (natively for amd64,
+qemu-arm for ARM) and under elftrace.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BINS = ROOT / "bins"
+GOLDEN = ROOT / "tests" / "data" / "golden"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    binary: str
+    """Path relative to the repository root, as given on the command line."""
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes = b""
+    trace: bool = True
+    """Compare the syscall sequence too (off for runs whose trace would be huge)."""
+    timeout: float = 120.0
+
+    @property
+    def arch(self) -> str:
+        return "arm" if "-arm" in self.binary else "amd64"
+
+    @property
+    def has_interp(self) -> bool:
+        """A PIE with PT_INTERP: natively the dynamic loader runs before the program."""
+        return self.binary.endswith(("-pie", "-pie-stripped"))
+
+    @property
+    def golden_path(self) -> Path:
+        return GOLDEN / f"{self.name}.json"
+
+
+WORKLOADS: tuple[tuple[str, tuple[str, ...], dict[str, str], bytes, bool], ...] = (
+    ("goroutines", ("goroutines",), {}, b"", True),
+    ("sleep", ("sleep",), {}, b"", True),
+    ("fileio", ("fileio",), {}, b"", True),
+    ("nilpanic", ("nilpanic",), {}, b"", True),
+    ("exit", ("exit", "7"), {}, b"", True),
+    ("argsenv", ("argsenv", "a b", "", "c"), {"ELFTRACE_TEST": "hello=world"}, b"", True),
+    ("cpu", ("cpu",), {}, b"", True),
+    ("writes", ("writes", "2000"), {}, b"", True),
+    ("stdin", ("stdin",), {}, bytes(range(256)) * 40, True),
+)
+
+
+def manifest() -> list[dict[str, object]]:
+    return json.loads((BINS / "manifest.json").read_text())  # type: ignore[no-any-return]
+
+
+def all_cases() -> list[Case]:
+    cases: list[Case] = []
+    for row in manifest():
+        path = f"bins/{row['path']}"
+        if row["program"] == "hello":
+            cases.append(Case(f"{row['path']}", path))
+        else:
+            for label, args, env, stdin, trace in WORKLOADS:
+                cases.append(Case(f"{row['path']}.{label}", path, args, env, stdin, trace))
+    # The 100,000-writes program of the issue, untraced: once per architecture.
+    for arch in ("amd64", "arm7"):
+        cases.append(Case(f"work-1.27-{arch}-static.writes100k",
+                          f"bins/work-1.27-{arch}-static", ("writes",), trace=False))
+    return cases

@@ -1,0 +1,46 @@
+"""End to end: every binary in bins/ under elftrace behaves as under its oracle.
+
+Each case is compared with its golden file (recorded from the oracle by
+tests/tools/record_golden.py) and, when the oracle is installed here, with a live
+oracle run too. The comparison rules are in tests/golden/compare.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.golden.cases import Case, all_cases
+from tests.golden.oracle import Outcome, matches, oracle_tool, run_elftrace, run_oracle
+
+CASES = all_cases()
+_runs: dict[str, Outcome] = {}
+
+
+def elftrace_outcome(case: Case) -> Outcome:
+    if case.name not in _runs:
+        _runs[case.name] = run_elftrace(case)
+    return _runs[case.name]
+
+
+def golden(case: Case) -> Outcome:
+    path = case.golden_path
+    if not path.exists():
+        pytest.fail(f"no golden file {path.name}: run tests/tools/record_golden.py -k {case.name}")
+    return Outcome(**json.loads(path.read_text())["outcome"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matches_golden(case: Case) -> None:
+    problems = matches(case, elftrace_outcome(case), golden(case))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matches_live_oracle(case: Case) -> None:
+    if oracle_tool(case) is None:
+        pytest.skip(f"{'strace' if case.arch == 'amd64' else 'qemu-arm'} is not installed: "
+                    "live comparison skipped (the golden comparison still ran)")
+    problems = matches(case, elftrace_outcome(case), run_oracle(case))
+    assert not problems, "\n".join(problems)
