@@ -132,7 +132,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return fail(str(exc), EXIT_CANNOT_RUN)
     except Deadlock as exc:
         return fail(f"deadlock: {exc}", EXIT_EMULATION)
-    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into one line
+    except Exception as exc:
         if os.environ.get("ELFTRACE_DEBUG"):
             traceback.print_exc()
         return fail(f"internal error: {type(exc).__name__}: {exc} "

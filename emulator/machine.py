@@ -11,6 +11,7 @@ as qemu-user's process_pending_signals does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import time
@@ -253,7 +254,7 @@ class Machine:
         return status
 
     def _finished(self) -> bool:
-        return self.process.exit_status is not None and not self.process.live_tasks() \
+        return (self.process.exit_status is not None and not self.process.live_tasks()) \
             or self.kernel.exit_group_requested
 
     def _loop(self) -> None:
@@ -378,14 +379,12 @@ class Machine:
         handler_runs = not action.is_default and not action.is_ignore
         self.dispatcher.finish(task.tid, pending, -int(code), restarted=True)
         if not handler_runs or (code == Errno.ERESTARTSYS and action.flags & SA_RESTART):
-            self.cpu.set_reg(self.arch.pc_reg,
-                             self.cpu.pc - self.arch.syscall_insn_size(self.cpu))
+            rewound = self.cpu.pc - self.arch.syscall_insn_size(self.cpu)
+            self.cpu.set_reg(self.arch.pc_reg, self.arch.pc_value(self.cpu, rewound))
             return
         self.cpu.set_return(-int(Errno.EINTR))
-        try:
+        with contextlib.suppress(SyscallError):
             write_remaining(self.ctx, pending.block)
-        except SyscallError:
-            pass
 
     def _next_signal(self, task: Task) -> int:
         ready = task.deliverable()

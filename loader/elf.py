@@ -9,6 +9,7 @@ Section-level data (symbols, notes, DWARF, .gopclntab) is read with pyelftools e
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -291,7 +292,7 @@ def _check_loads(path: str, phdrs: tuple[ProgramHeader, ...], file_size: int,
             raise MalformedElf(
                 f"{path}: segment {i} at {p.vaddr:#x}+{p.memsz:#x} overflows the address space")
     ordered = sorted(loads, key=lambda p: p.vaddr)
-    for prev, cur in zip(ordered, ordered[1:], strict=False):
+    for prev, cur in itertools.pairwise(ordered):
         if cur.vaddr < prev.vaddr + prev.memsz:
             raise MalformedElf(
                 f"{path}: PT_LOAD segments overlap ({prev.vaddr:#x}+{prev.memsz:#x} and "

@@ -20,7 +20,7 @@ class UnsupportedArch(LoaderError):
 
 
 class UnsupportedImage(LoaderError):
-    """A well-formed image of a kind elftrace cannot run yet (e.g. one that needs shared libraries)."""
+    """A well-formed image elftrace cannot run yet (e.g. one that needs shared libraries)."""
 
 
 class RelocationError(LoaderError):

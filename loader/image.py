@@ -10,6 +10,7 @@ for the arch unless ``--base`` says otherwise).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from loader.elf import PF_R, PF_W, PF_X, PT, ElfInfo, ElfType
@@ -193,7 +194,7 @@ def _protect_relro(image: LoadedImage) -> None:
             pieces.append(m)
             continue
         cuts = sorted({m.start, max(m.start, start), min(m.end, end), m.end})
-        for lo, hi in zip(cuts, cuts[1:], strict=False):
+        for lo, hi in itertools.pairwise(cuts):
             data = m.data[lo - m.start:hi - m.start]
             prot = PROT_READ if start <= lo and hi <= end else m.prot
             pieces.append(Mapping(lo, hi, prot, bytearray(data), m.file_offset + lo - m.start))

@@ -47,7 +47,6 @@ from syscalls.spec import (
     Path,
     Ptr,
     Restart,
-    Ret,
     Size,
     Struct,
     Support,
@@ -65,7 +64,8 @@ IOV_MAX = 1024
 
 # Blocking I/O ------------------------------------------------------------------------------
 
-def io_or_block(ctx: SyscallContext, file: File, writing: bool, op: Callable[[], int]) -> int | Block:
+def io_or_block(ctx: SyscallContext, file: File, writing: bool,
+                op: Callable[[], int]) -> int | Block:
     """Run ``op``; if the file has no data (or room) yet, EAGAIN or park until it does."""
     try:
         return op()

@@ -135,7 +135,7 @@ def sys_mprotect(ctx: SyscallContext, addr: int, length: int, prot: int) -> int:
 
 
 def sys_madvise(ctx: SyscallContext, addr: int, length: int, advice: int) -> int:
-    if addr % PAGE or advice not in MADV_KNOWN and advice != MADV_HWPOISON:
+    if addr % PAGE or (advice not in MADV_KNOWN and advice != MADV_HWPOISON):
         raise SyscallError(Errno.EINVAL)
     if length == 0:
         return 0

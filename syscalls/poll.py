@@ -30,7 +30,13 @@ from syscalls.spec import (
     out,
     spec,
 )
-from syscalls.structs import NS, pack_epoll_event, timespec_size, unpack_epoll_event, unpack_timespec
+from syscalls.structs import (
+    NS,
+    pack_epoll_event,
+    timespec_size,
+    unpack_epoll_event,
+    unpack_timespec,
+)
 
 EPOLL_CTL_ADD = 1
 EPOLL_CTL_DEL = 2

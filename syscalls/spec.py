@@ -16,7 +16,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from syscalls.context import SyscallContext
     from syscalls.outcome import Outcome
 
 

@@ -69,11 +69,11 @@ def stat_size(abi: LinuxAbi) -> int:
 def unpack_stat_fields(abi: LinuxAbi, data: bytes) -> dict[str, int]:
     """The fields the tracer prints, read back from a packed struct."""
     if abi.stat_layout == "stat-x86_64":
-        (dev, ino, nlink, mode, uid, gid, _, rdev, size, blksize, blocks, a_s, a_n, m_s, m_n,
-         c_s, c_n, *_rest) = struct.unpack("<QQQIIIIQqqqQQQQQQqqq", data)
+        (dev, ino, nlink, mode, uid, gid, _, rdev, size, blksize, blocks, a_s, _a_n, m_s, _m_n,
+         c_s, _c_n, *_rest) = struct.unpack("<QQQIIIIQqqqQQQQQQqqq", data)
     else:
-        (dev, _, _, mode, nlink, uid, gid, rdev, _, size, blksize, blocks, a_s, a_n, m_s, m_n,
-         c_s, c_n, ino) = struct.unpack("<Q4sIIIIIQ4s4xqI4xQIIIIIIQ", data)
+        (dev, _, _, mode, nlink, uid, gid, rdev, _, size, blksize, blocks, a_s, _a_n, m_s, _m_n,
+         c_s, _c_n, ino) = struct.unpack("<Q4sIIIIIQ4s4xqI4xQIIIIIIQ", data)
     return {"dev": dev, "ino": ino, "nlink": nlink, "mode": mode, "uid": uid, "gid": gid,
             "rdev": rdev, "size": size, "blksize": blksize, "blocks": blocks, "atime": a_s,
             "mtime": m_s, "ctime": c_s}

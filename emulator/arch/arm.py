@@ -116,8 +116,8 @@ SIGFRAME_SIZE = UCONTEXT_SIZE + 16  # + retcode[4]
 RT_SIGFRAME_SIZE = SIGINFO_SIZE + SIGFRAME_SIZE
 VFP_MAGIC = 0x56465001
 VFP_STORAGE_SIZE = 0x120
-GPRS = tuple(getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)) + (
-    A.UC_ARM_REG_SP, A.UC_ARM_REG_LR, A.UC_ARM_REG_PC)
+GPRS = (*(getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)), A.UC_ARM_REG_SP,
+        A.UC_ARM_REG_LR, A.UC_ARM_REG_PC)
 DREGS = tuple(getattr(A, f"UC_ARM_REG_D{i}") for i in range(32))
 
 
@@ -182,7 +182,7 @@ class Arm(Arch):
                 else:
                     prev = int.from_bytes(uc.mem_read(pc - 4, 4), "little")
                     was_yield = prev & ARM_YIELD_MASK == ARM_YIELD
-            except Exception:  # noqa: BLE001 - unreadable previous word: not a yield
+            except Exception:
                 was_yield = False
             if was_yield:
                 consecutive[0] = consecutive[0] + 1 if consecutive[1] == pc else 0
@@ -203,6 +203,10 @@ class Arm(Arch):
     def resume_address(self, cpu: Cpu) -> int:
         return cpu.pc | (1 if self.is_thumb(cpu) else 0)
 
+    def pc_value(self, cpu: Cpu, pc: int) -> int:
+        # Unicorn sets the Thumb state from bit 0 of every PC write.
+        return (pc & ~1) | (1 if self.is_thumb(cpu) else 0)
+
     def syscall_insn_size(self, cpu: Cpu) -> int:
         return 2 if self.is_thumb(cpu) else 4
 
@@ -211,8 +215,10 @@ class Arm(Arch):
         cpsr = cpu.reg(A.UC_ARM_REG_CPSR) & ~(CPSR_T | CPSR_IT_MASK)
         if entry & 1:
             cpsr |= CPSR_T
-        cpu.set_regs({A.UC_ARM_REG_CPSR: cpsr, A.UC_ARM_REG_SP: sp,
-                      A.UC_ARM_REG_PC: entry & ~1, A.UC_ARM_REG_R0: 0})
+        # Unicorn takes the Thumb state from bit 0 of a PC write, so the PC goes last
+        # and keeps its Thumb bit.
+        cpu.set_regs({A.UC_ARM_REG_CPSR: cpsr, A.UC_ARM_REG_SP: sp, A.UC_ARM_REG_R0: 0,
+                      A.UC_ARM_REG_PC: entry})
 
     def set_tls(self, cpu: Cpu, value: int) -> None:
         cpu.set_reg(A.UC_ARM_REG_C13_C0_3, value)
@@ -271,7 +277,7 @@ class Arm(Arch):
         cpu.set_regs({A.UC_ARM_REG_R0: info.signo, A.UC_ARM_REG_R1: info_addr,
                       A.UC_ARM_REG_R2: uc_addr, A.UC_ARM_REG_SP: frame,
                       A.UC_ARM_REG_LR: lr, A.UC_ARM_REG_CPSR: new_cpsr,
-                      A.UC_ARM_REG_PC: handler & ~1})
+                      A.UC_ARM_REG_PC: handler})
 
     def restore_signal_frame(self, cpu: Cpu, mem: GuestMemory, task: Task) -> int:
         frame = cpu.sp
@@ -282,7 +288,9 @@ class Arm(Arch):
         values = dict(zip(GPRS, regs, strict=True))
         old_cpsr = cpu.reg(A.UC_ARM_REG_CPSR)
         values[A.UC_ARM_REG_CPSR] = (old_cpsr & ~CPSR_USER_MASK) | (cpsr & CPSR_USER_MASK)
-        values[A.UC_ARM_REG_PC] = regs[15] & ~1 if cpsr & CPSR_T else regs[15]
+        # The PC is written last, with the Thumb bit Unicorn derives the state from.
+        pc = values.pop(A.UC_ARM_REG_PC)
+        values[A.UC_ARM_REG_PC] = (pc & ~1) | (1 if cpsr & CPSR_T else 0)
         cpu.set_regs(values)
         self._restore_vfp(cpu, raw[232:232 + VFP_STORAGE_SIZE])
         return int(mask)

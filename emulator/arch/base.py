@@ -106,10 +106,14 @@ class Arch(ABC):
     @abstractmethod
     def get_tls(self, cpu: Cpu) -> int: ...
 
+    def pc_value(self, cpu: Cpu, pc: int) -> int:
+        """The value to write to the PC register to continue at ``pc`` in the current mode."""
+        return pc
+
     def clone_registers(self, cpu: Cpu, child_pc: int, stack: int, tls: int | None
                         ) -> dict[int, int]:
         """Registers a new thread starts with, on top of a copy of its parent's."""
-        regs = {self.pc_reg: child_pc, self.ret_reg: 0}
+        regs = {self.pc_reg: self.pc_value(cpu, child_pc), self.ret_reg: 0}
         if stack:
             regs[self.sp_reg] = stack
         return regs
@@ -120,8 +124,9 @@ class Arch(ABC):
     def auxv_extras(self) -> list[tuple[int, int | bytes]]:
         """AT_HWCAP, AT_HWCAP2, AT_PLATFORM and the like."""
 
-    def map_special_pages(self, vm: AddressSpace, mem: GuestMemory) -> None:
-        """Map pages the kernel provides to every process (ARM's kuser helpers)."""
+    def map_special_pages(self, vm: AddressSpace, mem: GuestMemory) -> None:  # noqa: B027
+        """Map pages the kernel provides to every process (ARM's kuser helpers); most
+        architectures have none."""
 
     # Signals -----------------------------------------------------------------------------
 

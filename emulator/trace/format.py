@@ -404,7 +404,8 @@ def p_pollfds(fc: FormatContext, addr: int) -> str:
         return hex_addr(addr)
     parts = []
     for fd, events, _ in struct.iter_unpack("<ihh", data):
-        parts.append(f"{{fd={fd}, events={format_flags(events & 0xFFFF, fc.abi.table('poll_events'))}}}")
+        wanted = format_flags(events & 0xFFFF, fc.abi.table("poll_events"))
+        parts.append(f"{{fd={fd}, events={wanted}}}")
     return "[" + ", ".join(parts) + "]"
 
 

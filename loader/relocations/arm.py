@@ -9,7 +9,7 @@ already part of S for STT_FUNC symbols in a dynamic symbol table.
 from __future__ import annotations
 
 from loader.errors import RelocationError
-from loader.relocations import RelocContext, Relocation, RelocType
+from loader.relocations import Relocation, RelocContext, RelocType
 
 
 def relative(ctx: RelocContext, rel: Relocation, rtype: RelocType) -> int:

@@ -9,7 +9,7 @@ Only what a self-contained image can need is computed; types that need another o
 from __future__ import annotations
 
 from loader.errors import RelocationError
-from loader.relocations import RelocContext, Relocation, RelocType
+from loader.relocations import Relocation, RelocContext, RelocType
 
 
 def relative(ctx: RelocContext, rel: Relocation, rtype: RelocType) -> int:

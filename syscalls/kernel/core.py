@@ -162,7 +162,7 @@ class Kernel:
             try:
                 self.mem.write_u32(task.clear_child_tid, 0)
                 self.futexes.wake(task.clear_child_tid, 1)
-            except Exception:  # noqa: BLE001 - an unmapped address is ignored, as in Linux
+            except Exception:
                 pass
         if not task.process.live_tasks() and task.process.exit_status is None:
             task.process.exit_status = (code & 0xFF) << 8

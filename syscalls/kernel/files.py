@@ -10,6 +10,7 @@ terminal of the shell that started elftrace.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import stat as stat_mod
@@ -285,10 +286,8 @@ class HostFile(File):
 
     def release(self) -> None:
         if self.close_host:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self.fd)
-            except OSError:
-                pass
 
     def directory_entries(self) -> list[tuple[int, int, str]]:
         """(inode, d_type, name) for getdents64, including ``.`` and ``..``."""

@@ -112,12 +112,15 @@ def matches(case: Case, got: Outcome, want: Outcome) -> list[str]:
     if got.exit_code != want.exit_code:
         problems.append(f"exit status {got.exit_code}, oracle {want.exit_code}")
     if got.stdout != want.stdout:
-        problems.append(f"stdout differs:\n  got  {got.stdout[:400]!r}\n  want {want.stdout[:400]!r}")
+        problems.append(f"stdout differs:\n  got  {got.stdout[:400]!r}\n"
+                        f"  want {want.stdout[:400]!r}")
     if compare.normalize_stderr(got.stderr) != compare.normalize_stderr(want.stderr):
-        problems.append(f"stderr differs:\n  got  {got.stderr[:600]!r}\n  want {want.stderr[:600]!r}")
+        problems.append(f"stderr differs:\n  got  {got.stderr[:600]!r}\n"
+                        f"  want {want.stderr[:600]!r}")
     if case.trace and want.startup is not None:
         if got.startup != want.startup:
-            problems.append(f"start-up syscalls differ:\n  got  {got.startup}\n  want {want.startup}")
+            problems.append(f"start-up syscalls differ:\n  got  {got.startup}\n"
+                            f"  want {want.startup}")
         if got.calls != want.calls:
             extra = sorted(set(got.calls or []) - set(want.calls))
             missing = sorted(set(want.calls or []) - set(got.calls or []))

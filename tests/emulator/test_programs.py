@@ -1,0 +1,123 @@
+"""The emulator on tiny programs: each architecture's syscall ABI, ENOSYS for unknown
+calls, ARM kernel helpers and private syscalls, Thumb entry, CPU faults becoming the
+signals Linux sends (with the exit status a shell sees), and deadlock detection."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.elfbuild import EM_ARM, arm, static_elf, write_exe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def elftrace(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "emulator", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+
+
+# mov eax, 1000; syscall; mov edi, eax; mov eax, 60; syscall
+X86_UNKNOWN = bytes.fromhex("b8e80300000f0589c7b83c0000000f05")
+# mov rax, [0]
+X86_SEGV = bytes.fromhex("488b042500000000")
+# ud2
+X86_ILL = bytes.fromhex("0f0b")
+# xor ecx, ecx; mov eax, 1; cdq; div ecx
+X86_DIV = bytes.fromhex("31c9b80100000099f7f1")
+# push 0; mov rdi, rsp; 1: mov esi, 128; xor edx, edx; xor r10d, r10d; mov eax, 202; syscall;
+# jmp 1b   (futex wait on a zero word, forever)
+X86_DEADLOCK = bytes.fromhex("6a004889e7be8000000031d24531d2b8ca0000000f05ebed")
+# call 1f; .ascii "hello\n"; 1: pop rsi; mov edi, 1; mov edx, 6; mov eax, 1; syscall;
+# xor edi, edi; mov eax, 231; syscall
+X86_WRITE = bytes.fromhex("e80600000068656c6c6f0a5ebf01000000ba06000000b8010000000f0531ff"
+                          "b8e70000000f05")
+
+ARM_UNKNOWN = arm(0xE3A07FFA, 0xEF000000, 0xE3A07001, 0xEF000000)  # r7=1000; svc; exit(r0)
+# r0 = 42; set_tls (r7 = 0xf0005); r0 = 0; blx __kuser_get_tls (0xffff0fe0); exit(r0)
+ARM_TLS = arm(0xE3A0002A, 0xE3007005, 0xE340700F, 0xEF000000, 0xE3A00000, 0xE3E03A0F,
+              0xE243301F, 0xE12FFF33, 0xE3A07001, 0xEF000000)
+ARM_YIELD = arm(0xE320F001, 0xE320F001, 0xE3A00003, 0xE3A07001, 0xEF000000)  # exit(3)
+ARM_UDF = arm(0xE7F000F0)
+ARM_SEGV = arm(0xE3A00000, 0xE5900000)  # mov r0, #0; ldr r0, [r0]
+# r0 = this code; r1 = r0 + 64; r2 = 0; cacheflush (r7 = 0xf0002); exit(r0)
+ARM_CACHEFLUSH = arm(0xE24F0008, 0xE2801040, 0xE3A02000, 0xE3007002, 0xE340700F, 0xEF000000,
+                     0xE3A07001, 0xEF000000)
+THUMB_EXIT42 = bytes.fromhex("2a200127" "00df00bf")  # movs r0, #42; movs r7, #1; svc 0
+
+
+@pytest.fixture
+def exe(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def make(code: bytes, **kwargs: object) -> str:
+        return str(write_exe(tmp_path, "prog", static_elf(code, **kwargs)))  # type: ignore[arg-type]
+
+    return make
+
+
+def test_x86_64_write_and_exit_group(exe) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("trace", exe(X86_WRITE))
+    assert result.returncode == 0
+    assert result.stdout == "hello\n"
+    assert 'write(1, "hello\\n", 6)' in result.stderr
+    assert "exit_group(0)" in result.stderr and "+++ exited with 0 +++" in result.stderr
+
+
+@pytest.mark.parametrize("code,machine", [(X86_UNKNOWN, 62), (ARM_UNKNOWN, EM_ARM)])
+def test_unknown_syscall_is_enosys_and_reported(exe, code: bytes, machine: int) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("trace", exe(code, machine=machine))
+    assert result.returncode == (-38) & 0xFF  # the program exits with the result: -ENOSYS
+    assert "syscall_0x3e8(" in result.stderr
+    assert "= -1 ENOSYS (Function not implemented)" in result.stderr
+    assert "not implemented by elftrace" in result.stderr
+
+
+def test_arm_set_tls_and_kuser_get_tls(exe) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("trace", exe(ARM_TLS, machine=EM_ARM))
+    assert "set_tls(0x2a)" in result.stderr
+    assert result.returncode == 42
+
+
+def test_arm_yield_is_a_hint(exe) -> None:  # type: ignore[no-untyped-def]
+    assert elftrace("run", exe(ARM_YIELD, machine=EM_ARM)).returncode == 3
+
+
+def test_arm_cacheflush(exe) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("trace", exe(ARM_CACHEFLUSH, machine=EM_ARM))
+    assert result.returncode == 0, result.stderr
+    assert "cacheflush(" in result.stderr
+
+
+def test_thumb_entry_point(exe) -> None:  # type: ignore[no-untyped-def]
+    assert elftrace("run", exe(THUMB_EXIT42, machine=EM_ARM, thumb=True)).returncode == 42
+
+
+@pytest.mark.parametrize("code,machine,signo,name", [
+    (X86_SEGV, 62, 11, "SIGSEGV"),
+    (X86_ILL, 62, 4, "SIGILL"),
+    (X86_DIV, 62, 8, "SIGFPE"),
+    (ARM_SEGV, EM_ARM, 11, "SIGSEGV"),
+    (ARM_UDF, EM_ARM, 4, "SIGILL"),
+])
+def test_fault_kills_like_linux(exe, code: bytes, machine: int, signo: int, name: str) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("trace", exe(code, machine=machine))
+    assert result.returncode == 128 + signo
+    assert f"killed by {name}" in result.stderr
+    assert f"+++ killed by {name} (core dumped) +++" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("elftrace: ") and "core dumped" in lines[-1]
+
+
+def test_segv_reports_address_and_code(exe) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("trace", exe(X86_SEGV))
+    assert "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---" in result.stderr
+
+
+def test_deadlock_is_a_clear_error(exe) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("run", exe(X86_DEADLOCK), timeout=30)
+    assert result.returncode == 125
+    assert "deadlock" in result.stderr and "futex" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

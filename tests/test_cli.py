@@ -1,0 +1,112 @@
+"""The command line on bad input: one line on stderr, a distinct exit status, never a
+Python traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.elfbuild import EM_386, EM_AARCH64, static_elf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "emulator", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
+    assert result.returncode == status, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("elftrace: ")
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_missing_file() -> None:
+    one_line_error(run("run", "/nonexistent/prog"), 127, "No such file")
+
+
+def test_directory() -> None:
+    one_line_error(run("run", "bins"), 126, "directory")
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"", ("empty",)),
+    (b"#!/bin/sh\necho hi\n", ("script",)),
+    (b"hello world, not an executable", ("not an ELF",)),
+    (b"\x7fELF\x02\x01\x01", ("truncated",)),
+])
+def test_not_runnable(tmp_path: Path, content: bytes, words: tuple[str, ...]) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(content)
+    one_line_error(run("run", str(path)), 126, *words)
+
+
+@pytest.mark.parametrize("machine,words", [(EM_AARCH64, ("AArch64",)), (EM_386, ("i386",))])
+def test_wrong_architecture(tmp_path: Path, machine: int, words: tuple[str, ...]) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(static_elf(b"\x90" * 16, machine=machine))
+    one_line_error(run("run", str(path)), 126, "not supported", *words)
+
+
+def test_truncated_real_binary(tmp_path: Path) -> None:
+    data = (ROOT / "bins" / "hello-1.27-amd64-static").read_bytes()
+    path = tmp_path / "f"
+    path.write_bytes(data[:5000])
+    one_line_error(run("run", str(path)), 126, "past the end")
+
+
+def test_bad_trace_filter() -> None:
+    result = run("trace", "-e", "trace=nosuchcall", "bins/hello-1.27-amd64-static")
+    assert result.returncode == 2
+    assert "nosuchcall" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_trace_output_file_and_filter(tmp_path: Path) -> None:
+    out = tmp_path / "trace.txt"
+    result = run("trace", "-f", "-e", "trace=write,%memory", "-o", str(out),
+                 "bins/hello-1.27-arm7-static")
+    assert result.returncode == 0 and result.stdout == "hello world\n"
+    text = out.read_text()
+    assert 'write(1, "hello world\\n", 12) = 12' in text
+    assert "mmap2(" in text and "openat(" not in text
+    assert text.rstrip().endswith("+++ exited with 0 +++")
+
+
+def test_summary_table() -> None:
+    result = run("trace", "-c", "bins/hello-1.19-amd64-static")
+    assert result.returncode == 0
+    assert "syscall" in result.stderr and "total" in result.stderr
+    assert "rt_sigaction" in result.stderr
+
+
+def test_environment_and_arguments() -> None:
+    result = run("run", "-E", "ELFTRACE_TEST=x=y", "bins/work-1.27-arm7-static", "argsenv", "one")
+    assert result.returncode == 0
+    assert "argv[2]=one" in result.stdout and "ELFTRACE_TEST=x=y" in result.stdout
+
+
+def test_base_moves_a_pie() -> None:
+    out = run("trace", "-e", "trace=arch_prctl", "--base", "0x7f0000000000",
+              "bins/hello-1.27-amd64-pie")
+    assert out.returncode == 0 and out.stdout == "hello world\n"
+    assert "arch_prctl(ARCH_SET_FS, 0x7f00" in out.stderr
+
+
+def test_base_refused_for_static() -> None:
+    one_line_error(run("run", "--base", "0x10000000", "bins/hello-1.27-amd64-static"), 126,
+                   "ET_DYN")
+
+
+def test_readme_syscall_table_is_current() -> None:
+    result = subprocess.run([sys.executable, "tools/gen_syscall_docs.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
