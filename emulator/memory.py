@@ -3,22 +3,69 @@
 :class:`UnicornMemory` is both the ``RawMemory`` the handlers read and write through
 and the ``MemoryBackend`` an :class:`~syscalls.kernel.vm.AddressSpace` keeps in step
 with its VMAs. Linux's PROT_* bits and Unicorn's UC_PROT_* bits have the same values.
+
+Guest pages live in anonymous host mappings elftrace owns, given to Unicorn with
+``mem_map_ptr``. Two reasons: Unicorn copies a whole region it allocated itself when
+a munmap or mprotect splits it (uc.c: split_region/copy_region), which for Go's
+64 MiB arenas costs tens of milliseconds and touches every page; preallocated regions
+are split without copying. And MADV_DONTNEED becomes a host madvise on the same pages:
+instant, and the host memory is really returned.
 """
 
 from __future__ import annotations
+
+import ctypes
+import mmap
+from dataclasses import dataclass, field
 
 from unicorn import Uc, UcError
 
 from syscalls.kernel.memory import MemoryFault
 
+MAP_NORESERVE = 0x4000
+
+
+@dataclass(eq=False)
+class HostBlock:
+    """One host mapping backing the guest range [start, start + size)."""
+
+    start: int
+    size: int
+    buffer: mmap.mmap
+    anchor: ctypes.Array[ctypes.c_char] | None
+    live: list[tuple[int, int]] = field(init=False)
+    """Guest ranges of this block still mapped; the block is released when none is."""
+
+    def __post_init__(self) -> None:
+        self.live = [(self.start, self.end)]
+
+    def cut(self, lo: int, hi: int) -> None:
+        kept = []
+        for a, b in self.live:
+            if b <= lo or a >= hi:
+                kept.append((a, b))
+                continue
+            if a < lo:
+                kept.append((a, lo))
+            if b > hi:
+                kept.append((hi, b))
+        self.live = kept
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+    def release(self) -> None:
+        self.anchor = None  # the ctypes view must go before the mmap can close
+        self.buffer.close()
+
 
 class UnicornMemory:
-    __slots__ = ("uc",)
-
     def __init__(self, uc: Uc) -> None:
         self.uc = uc
+        self._blocks: list[HostBlock] = []
 
-    # RawMemory
+    # RawMemory ---------------------------------------------------------------------------
 
     def read(self, addr: int, size: int) -> bytes:
         try:
@@ -32,13 +79,45 @@ class UnicornMemory:
         except (UcError, OverflowError):
             raise MemoryFault(addr, len(data)) from None
 
-    # MemoryBackend
+    # MemoryBackend -----------------------------------------------------------------------
 
     def map(self, start: int, size: int, prot: int) -> None:
-        self.uc.mem_map(start, size, prot & 7)
+        buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE,
+                           prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        anchor = (ctypes.c_char * size).from_buffer(buffer)
+        self.uc.mem_map_ptr(start, size, prot & 7, ctypes.addressof(anchor))
+        self._blocks.append(HostBlock(start, size, buffer, anchor))
 
     def unmap(self, start: int, size: int) -> None:
         self.uc.mem_unmap(start, size)
+        for block, lo, hi in self._overlaps(start, start + size):
+            block.cut(lo, hi)
+            if not block.live:
+                self._drop(block)
+            else:
+                block.buffer.madvise(mmap.MADV_DONTNEED, lo - block.start, hi - lo)
 
     def protect(self, start: int, size: int, prot: int) -> None:
         self.uc.mem_protect(start, size, prot & 7)
+
+    def discard(self, start: int, size: int) -> None:
+        """MADV_DONTNEED: the range reads back as zeros and its host pages are freed."""
+        for block, lo, hi in self._overlaps(start, start + size):
+            block.buffer.madvise(mmap.MADV_DONTNEED, lo - block.start, hi - lo)
+
+    def _overlaps(self, start: int, end: int) -> list[tuple[HostBlock, int, int]]:
+        """Live parts of blocks within [start, end). Blocks may nest (a new mapping over an
+        unmapped part of an old one); there are few, and this runs only on munmap/madvise."""
+        out = []
+        for block in self._blocks:
+            if block.start >= end or block.end <= start:
+                continue
+            for a, b in block.live:
+                lo, hi = max(start, a), min(end, b)
+                if lo < hi:
+                    out.append((block, lo, hi))
+        return out
+
+    def _drop(self, block: HostBlock) -> None:
+        self._blocks.remove(block)
+        block.release()

@@ -8,17 +8,25 @@ store of a read-modify-write instruction and the check, that instruction runs tw
 after resuming: ``lock cmpxchg`` then fails spuriously, ``ldrex/strex`` loops add
 twice, and Go's mutexes break (``sync: unlock of unlocked mutex``).
 
-What we do instead: a UC_HOOK_BLOCK hook whose callback is a C function pointer, so
-no Python runs per block. Normally it points at a pure libc function (``labs``),
-which does nothing; to end a slice the timer thread swaps the pointer to
-``uc_emu_stop``. Unicorn calls block hooks after syncing the PC and before the TB's
-first instruction, and checks for the exit right after, so the thread stops exactly
-between two translation blocks, with nothing half done.
+What we do instead: Unicorn calls block hooks after syncing the PC and before a
+translation block's first instruction, and checks for exit right after. One block
+hook whose callback is a C function is compiled into each block as a direct call
+(gen_uc_tracecode's inline hooks), so no Python runs per block. The callback is a
+five-instruction host-code stub: if the flag byte it is given is set, tail-call
+``uc_emu_stop``, else return. The timer thread only sets the flag; the stop then
+happens exactly between two blocks, with nothing half done.
+
+On hosts without a stub here (not x86-64), the fallback is two block hooks whose C
+callback pointer the timer swaps between ``labs`` (a pure no-op) and ``uc_emu_stop``:
+correct, but Unicorn then calls them through its generic helper, which costs more.
 """
 
 from __future__ import annotations
 
 import ctypes
+import mmap
+import platform
+import struct
 import threading
 import time
 
@@ -31,38 +39,65 @@ _STOP = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
 _ALL_BEGIN, _ALL_END = 1, 0  # begin > end: every address
 
 
+def _x86_64_stub(stop: int) -> bytes:
+    """void callback(uc_engine *uc, uint64_t pc, uint32_t size, uint8_t *flag)."""
+    return (bytes.fromhex("803900")          # cmp byte ptr [rcx], 0
+            + bytes.fromhex("7501")          # jne stop
+            + bytes.fromhex("c3")            # ret
+            + bytes.fromhex("ff2500000000")  # stop: jmp qword ptr [rip + 0]
+            + struct.pack("<Q", stop))       # .quad uc_emu_stop   (rdi = uc, unchanged)
+
+
+_STUBS = {"x86_64": _x86_64_stub}
+
+
 class SafeStopError(RuntimeError):
-    """The installed Unicorn does not lay out its hook record as 2.1.x does."""
+    """Neither stop mechanism can be set up with the installed Unicorn."""
+
+
+def _add_block_hook(uc: Uc, callback: int, user_data: int | None) -> int:
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK,
+                               ctypes.c_void_p(callback), ctypes.c_void_p(user_data),
+                               ctypes.c_uint64(_ALL_BEGIN), ctypes.c_uint64(_ALL_END))
+    if status:
+        raise SafeStopError(f"uc_hook_add failed ({status})")
+    return int(handle.value)
 
 
 class BlockStopper:
-    """A block hook whose C callback can be switched between 'nothing' and 'stop'."""
+    """Asks the emulation to stop at the next translation-block boundary."""
 
     def __init__(self, uc: Uc) -> None:
-        if _NOOP is None or _STOP is None:
-            raise SafeStopError("cannot find C functions for the block hook")
-        # With exactly one hook of a kind, Unicorn compiles a direct call to its callback
-        # into each block (gen_uc_tracecode's inline hooks), and swapping the pointer
-        # would have no effect; with two it calls helper_uc_tracecode, which reads the
-        # callback at run time. The second hook is the same pure no-op.
-        records = [self._add(uc) for _ in range(2)]
-        self._slot = self._find_callback_slot(records[0])
+        if _STOP is None:
+            raise SafeStopError("cannot find uc_emu_stop")
+        stub = _STUBS.get(platform.machine())
+        if stub is not None:
+            self._init_stub(uc, stub(_STOP))
+        else:
+            self._init_swap(uc)
 
-    @staticmethod
-    def _add(uc: Uc) -> int:
-        handle = uc_hook_h()
-        status = uclib.uc_hook_add(uc._uch, ctypes.byref(handle), UC_HOOK_BLOCK,
-                                   ctypes.c_void_p(_NOOP), None, ctypes.c_uint64(_ALL_BEGIN),
-                                   ctypes.c_uint64(_ALL_END))
-        if status:
-            raise SafeStopError(f"uc_hook_add failed ({status})")
-        return int(handle.value)
+    def _init_stub(self, uc: Uc, code: bytes) -> None:
+        self._code = mmap.mmap(-1, mmap.PAGESIZE,
+                               prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        self._code.write(code)
+        self._code_view = (ctypes.c_char * len(code)).from_buffer(self._code)
+        self._flag = ctypes.c_uint8(0)
+        _add_block_hook(uc, ctypes.addressof(self._code_view), ctypes.addressof(self._flag))
+        self._slot: ctypes.c_void_p | None = None
+
+    def _init_swap(self, uc: Uc) -> None:
+        if _NOOP is None:
+            raise SafeStopError("cannot find a no-op C function for the block hook")
+        # Two hooks, so Unicorn reads the callback pointer at run time instead of
+        # compiling it into each block.
+        records = [_add_block_hook(uc, _NOOP, None) for _ in range(2)]
+        self._slot = self._find_callback_slot(records[0])
 
     @staticmethod
     def _find_callback_slot(record: int) -> ctypes.c_void_p:
         # struct hook (include/uc_priv.h): ... uint64_t begin, end; void *callback; ...
-        # Find the callback by its value right after begin/end, so a layout change is
-        # detected rather than written through.
+        # Found by value right after begin/end, so a layout change is detected.
         words = (ctypes.c_uint64 * 12).from_address(record)
         for i in range(2, 12):
             if words[i] == _NOOP and words[i - 2] == _ALL_BEGIN and words[i - 1] == _ALL_END:
@@ -70,10 +105,16 @@ class BlockStopper:
         raise SafeStopError("unexpected layout of Unicorn's hook record")
 
     def request_stop(self) -> None:
-        self._slot.value = _STOP
+        if self._slot is None:
+            self._flag.value = 1
+        else:
+            self._slot.value = _STOP
 
     def clear(self) -> None:
-        self._slot.value = _NOOP
+        if self._slot is None:
+            self._flag.value = 0
+        else:
+            self._slot.value = _NOOP
 
 
 class SliceTimer:

@@ -39,6 +39,9 @@ class MemoryBackend(Protocol):
 
     def protect(self, start: int, size: int, prot: int) -> None: ...
 
+    def discard(self, start: int, size: int) -> None:
+        """Make the mapped range read back as zeros (MADV_DONTNEED)."""
+
     def write(self, addr: int, data: bytes) -> None: ...
 
 

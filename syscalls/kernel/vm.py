@@ -196,9 +196,7 @@ class AddressSpace:
         for vma in self.overlapping(start, end):
             lo, hi = max(start, vma.start), min(end, vma.end)
             if vma.committed and not vma.shared and not vma.inode:
-                # Unmapping and mapping again returns the host pages and zeroes the range.
-                self.backend.unmap(lo, hi - lo)
-                self.backend.map(lo, hi - lo, vma.prot)
+                self.backend.discard(lo, hi - lo)
 
     def rename(self, start: int, size: int, name: str) -> None:
         """PR_SET_VMA_ANON_NAME: name anonymous VMAs (shown as ``[anon:name]``)."""
