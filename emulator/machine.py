@@ -35,8 +35,8 @@ from emulator.events import (
 )
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
-from loader.elf import ElfInfo, read_elf
-from loader.image import PAGE_SIZE, LoadedImage, load_image
+from loader.elf import ElfInfo, ElfType, read_elf
+from loader.image import PAGE_SIZE, LoadedImage, load_image, max_alignment
 from loader.stack import AT, AuxValue, build_initial_stack
 from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, SA_NODEFER, SA_RESETHAND, SA_RESTART
 from syscalls.context import SyscallContext
@@ -51,6 +51,7 @@ from syscalls.kernel.signals import (
     SEGV_ACCERR,
     SEGV_MAPERR,
     SI_KERNEL,
+    SYNCHRONOUS_MASK,
     TRAP_BRKPT,
     UNBLOCKABLE,
     Default,
@@ -128,7 +129,7 @@ class Machine:
         self.arch: Arch = arch_for(self.info)
         arch = self.arch
         self.image: LoadedImage = load_image(
-            self.info, base=self.options.base, dyn_base=arch.layout.dyn_base,
+            self.info, base=self._base(), dyn_base=arch.layout.dyn_base,
             address_limit=arch.layout.task_size)
         self.cpu = Cpu(arch)
         self.memory = UnicornMemory(self.cpu.uc)
@@ -152,6 +153,18 @@ class Machine:
         self.exit_status: int | None = None
 
     # Set-up ------------------------------------------------------------------------------
+
+    def _base(self) -> int | None:
+        """Where the lowest page of an ET_DYN image goes. A static-pie (no PT_INTERP) gets
+        load_bias 0 from Linux (since 4.13) and lands where its first mmap does: the top
+        of the mmap area, aligned to its largest segment alignment."""
+        info = self.info
+        if self.options.base is not None or info.type is not ElfType.DYN or info.interp:
+            return self.options.base
+        low = min(p.vaddr for p in info.loads) & ~(PAGE_SIZE - 1)
+        high = max(p.vaddr + p.memsz for p in info.loads)
+        span = ((high + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - low
+        return (self.arch.layout.mmap_base - span) & ~(max_alignment(info) - 1)
 
     def _build_process(self, path: str, argv: list[str]) -> Process:
         arch, image, layout = self.arch, self.image, self.arch.layout
@@ -387,13 +400,10 @@ class Machine:
             write_remaining(self.ctx, pending.block)
 
     def _next_signal(self, task: Task) -> int:
+        """The signal delivery will pick next (the same rule as PendingSignals.take)."""
         ready = task.deliverable()
-        if not ready:
-            return 0
-        for signo in (Sig.SIGSEGV, Sig.SIGBUS, Sig.SIGILL, Sig.SIGTRAP, Sig.SIGFPE):
-            if ready & bit(signo):
-                return int(signo)
-        return (ready & -ready).bit_length()
+        pick = ready & SYNCHRONOUS_MASK or ready
+        return (pick & -pick).bit_length()
 
     # Signals -----------------------------------------------------------------------------
 

@@ -107,12 +107,23 @@ class LoadedImage:
         m.data[off:off + len(value)] = value
 
 
+def max_alignment(info: ElfInfo) -> int:
+    """The largest power-of-two p_align of the PT_LOADs (binfmt_elf's maximum_alignment)."""
+    best = PAGE_SIZE
+    for p in info.loads:
+        if p.align and p.align & (p.align - 1) == 0:
+            best = max(best, p.align)
+    return best
+
+
 def default_bias(info: ElfInfo, dyn_base: int) -> int:
-    """Linux's choice for an ET_DYN image without ASLR: ELF_PAGESTART(ELF_ET_DYN_BASE - vaddr)."""
+    """Linux's load bias for an ET_DYN image without ASLR (fs/binfmt_elf.c, load_elf_binary):
+    ELF_ET_DYN_BASE aligned down to the largest segment alignment, minus the first
+    PT_LOAD's p_vaddr, rounded down to a page."""
     if info.type is not ElfType.DYN:
         return 0
-    low = min(p.vaddr for p in info.loads)
-    return page_down(dyn_base - page_down(low))
+    base = dyn_base & ~(max_alignment(info) - 1)
+    return page_down(base - info.loads[0].vaddr)
 
 
 def load_image(info: ElfInfo, *, base: int | None, dyn_base: int, address_limit: int,

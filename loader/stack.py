@@ -83,15 +83,21 @@ def build_initial_stack(*, top: int, word_size: int, argv: list[bytes], envp: li
     execfn_addr = place(execfn + b"\0")
     envp_addrs = [place(s + b"\0") for s in reversed(envp)][::-1]
     argv_addrs = [place(s + b"\0") for s in reversed(argv)][::-1]
-    resolved: list[tuple[int, int]] = []
     pos &= ~(word_size - 1)
+    # create_elf_tables copies the platform strings (NUL-terminated) first, then the 16
+    # AT_RANDOM bytes below them; other byte values are placed after, in auxv order.
+    addresses: dict[int, int] = {AT.EXECFN: execfn_addr}
+    for tag in (AT.PLATFORM, AT.BASE_PLATFORM):
+        for t, value in auxv:
+            if t == tag and isinstance(value, bytes):
+                addresses[t] = place(value + b"\0")
+    for t, value in auxv:
+        if isinstance(value, bytes) and t not in addresses:
+            addresses[t] = place(value)
+    resolved: list[tuple[int, int]] = []
     for tag, value in auxv:
-        if tag == AT.EXECFN:
-            resolved.append((tag, execfn_addr))
-        elif isinstance(value, bytes):
-            resolved.append((tag, place(value)))
-        else:
-            resolved.append((tag, value))
+        resolved.append((tag, addresses[tag] if isinstance(value, bytes) or tag == AT.EXECFN
+                         else value))
     resolved.append((AT.NULL, 0))
     table_words = 1 + len(argv) + 1 + len(envp) + 1 + 2 * len(resolved)
     sp = (pos - table_words * word_size) & ~(align - 1)

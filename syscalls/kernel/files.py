@@ -31,6 +31,8 @@ EPOLLWRNORM = 0x100
 EPOLLRDHUP = 0x2000
 EPOLLONESHOT = 1 << 30
 EPOLLET = 1 << 31
+INPUT_EVENTS = EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDHUP | EPOLLHUP | EPOLLERR
+OUTPUT_EVENTS = EPOLLOUT | EPOLLWRNORM | EPOLLERR
 
 PIPE_CAPACITY = 65536
 
@@ -74,8 +76,10 @@ class File:
         self.path = path
         self.readq = WaitQueue()
         self.writeq = WaitQueue()
-        self.seq = 0
-        """Bumped on every readiness change; edge-triggered epoll reports changes of it."""
+        self.seq_in = 0
+        self.seq_out = 0
+        """Counts of input-side (data, hang-up) and output-side (room) events: an
+        edge-triggered epoll interest reports a direction only when its count moved."""
         self.refs = 0
 
     @property
@@ -95,10 +99,20 @@ class File:
         """epoll refuses regular files and directories (EPERM); everything else can be watched."""
         return True
 
-    def changed(self) -> None:
-        self.seq += 1
-        self.readq.notify_all()
-        self.writeq.notify_all()
+    tracks_edges = True
+    """Readiness changes are signalled through changed(), so edge-triggered epoll can be
+    exact. Host-backed streams change without telling us: for them an edge-triggered
+    interest reports whenever the file is ready, which callers that read until EAGAIN
+    (as edge-triggered users must) cannot tell apart."""
+
+    def changed(self, *, readable: bool = True, writable: bool = True) -> None:
+        """Something happened that readers (``readable``) or writers may care about."""
+        if readable:
+            self.seq_in += 1
+            self.readq.notify_all()
+        if writable:
+            self.seq_out += 1
+            self.writeq.notify_all()
 
     def host_poll_fd(self) -> int | None:
         """A host fd the idle loop can select on while a guest thread waits for this file."""
@@ -160,6 +174,7 @@ class HostFile(File):
     """A file, directory, device or inherited pipe/tty opened on the host."""
 
     kind = "host"
+    tracks_edges = False
 
     def __init__(self, fd: int, flags: int, path: str, *, close_host: bool = True) -> None:
         super().__init__(flags, path)
@@ -380,9 +395,20 @@ class Pipe:
     ino: int = 0
     ends: list[PipeEnd] = field(default_factory=list)
 
-    def notify(self) -> None:
+    def notify_readers(self) -> None:
         for end in self.ends:
-            end.changed()
+            if end.readable:
+                end.changed(writable=False)
+
+    def notify_writers(self) -> None:
+        for end in self.ends:
+            if end.writable:
+                end.changed(readable=False)
+
+    @property
+    def full(self) -> bool:
+        """No room for an atomic PIPE_BUF write (all of the kernel's slots in use)."""
+        return len(self.buffer) > PIPE_CAPACITY - 4096
 
 
 class PipeEnd(File):
@@ -407,9 +433,12 @@ class PipeEnd(File):
             if p.writers == 0:
                 return b""
             raise WouldBlock
+        was_full = p.full
         data = bytes(p.buffer[:size])
         del p.buffer[:size]
-        p.notify()
+        # Like pipe_read(): only writers are woken, and only if the pipe was full.
+        if was_full:
+            p.notify_writers()
         return data
 
     def write(self, data: bytes) -> int:
@@ -424,7 +453,7 @@ class PipeEnd(File):
             raise WouldBlock
         chunk = data[:room]
         p.buffer += chunk
-        p.notify()
+        p.notify_readers()
         return len(chunk)
 
     def poll(self) -> int:
@@ -450,9 +479,10 @@ class PipeEnd(File):
         p = self.pipe
         if self.readable:
             p.readers -= 1
+            p.notify_writers()  # EPOLLERR for writers
         else:
             p.writers -= 1
-        p.notify()
+            p.notify_readers()  # EPOLLHUP for readers
 
 
 class EventFd(File):
@@ -473,7 +503,7 @@ class EventFd(File):
             raise WouldBlock
         value = 1 if self.semaphore else self.counter
         self.counter -= value
-        self.changed()
+        self.changed(readable=False)
         return value.to_bytes(8, "little")
 
     def write(self, data: bytes) -> int:
@@ -485,7 +515,7 @@ class EventFd(File):
         if self.counter + value > 0xFFFFFFFFFFFFFFFE:
             raise WouldBlock
         self.counter += value
-        self.changed()
+        self.changed(writable=False)
         return 8
 
     def poll(self) -> int:
@@ -504,7 +534,8 @@ class Interest:
     file: File
     events: int
     data: int
-    last_seq: int = -1
+    last_in: int = -1
+    last_out: int = -1
     disabled: bool = False
 
 
@@ -517,7 +548,7 @@ class Epoll(File):
         super().__init__(O_RDWR, "anon_inode:[eventpoll]")
         self.interests: dict[int, Interest] = {}
         self.ino = ino
-        self._listener: Callable[[], None] = self.changed
+        self._listener: Callable[[], None] = self._watched_changed
 
     def add(self, fd: int, file: File, events: int, data: int) -> None:
         if fd in self.interests:
@@ -533,7 +564,8 @@ class Epoll(File):
         if interest is None:
             raise SyscallError(Errno.ENOENT)
         interest.events, interest.data = events, data
-        interest.last_seq, interest.disabled = -1, False
+        interest.last_in = interest.last_out = -1
+        interest.disabled = False
 
     def delete(self, fd: int) -> None:
         interest = self.interests.pop(fd, None)
@@ -564,14 +596,21 @@ class Epoll(File):
             ready = interest.file.poll() & (interest.events | EPOLLERR | EPOLLHUP)
             if not ready:
                 continue
-            if interest.events & EPOLLET:
-                if interest.last_seq == interest.file.seq:
+            if interest.events & EPOLLET and interest.file.tracks_edges:
+                f = interest.file
+                new_in = ready & INPUT_EVENTS and f.seq_in != interest.last_in
+                new_out = ready & OUTPUT_EVENTS and f.seq_out != interest.last_out
+                if not (new_in or new_out):
                     continue
-                interest.last_seq = interest.file.seq
+                interest.last_in, interest.last_out = f.seq_in, f.seq_out
+                ready &= (INPUT_EVENTS if new_in else 0) | (OUTPUT_EVENTS if new_out else 0)
             if interest.events & EPOLLONESHOT:
                 interest.disabled = True
             out.append((ready, interest.data))
         return out
+
+    def _watched_changed(self) -> None:
+        self.changed(writable=False)
 
     def host_fds(self) -> list[int]:
         fds = []

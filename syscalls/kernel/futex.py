@@ -27,6 +27,8 @@ class FutexTable:
         q = self.queues.get(addr)
         if q is None:
             return 0
+        # Linux's futex_wake tests the count after waking, so a count of 0 wakes one.
+        count = max(count, 1)
         woken = 0
         for block in list(q.waiters):
             if woken >= count:
@@ -43,7 +45,7 @@ class FutexTable:
 
         Returns woken + moved, as FUTEX_CMP_REQUEUE does.
         """
-        woken = self.wake(addr, wake)
+        woken = self.wake(addr, wake) if wake > 0 else 0
         q = self.queues.get(addr)
         moved = 0
         if q is not None and move > 0 and target != addr:

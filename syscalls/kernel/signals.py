@@ -114,6 +114,8 @@ ILL_ILLOPN = 2
 TRAP_BRKPT = 1
 
 UNBLOCKABLE = (1 << (Sig.SIGKILL - 1)) | (1 << (Sig.SIGSTOP - 1))
+SYNCHRONOUS_MASK = sum(1 << (s - 1) for s in (Sig.SIGSEGV, Sig.SIGBUS, Sig.SIGILL, Sig.SIGTRAP,
+                                               Sig.SIGFPE, Sig.SIGSYS))
 FULL_MASK = (1 << NSIG) - 1
 
 
@@ -188,12 +190,11 @@ class PendingSignals:
         ready = self.mask & ~blocked
         if not ready:
             return None
-        # Faults the CPU raised must be delivered before anything else queued.
-        for signo in (Sig.SIGSEGV, Sig.SIGBUS, Sig.SIGILL, Sig.SIGTRAP, Sig.SIGFPE, Sig.SIGSYS):
-            if ready & bit(signo):
-                return self._remove(signo)
-        signo = (ready & -ready).bit_length()
-        return self._remove(signo)
+        # Synchronous signals (faults the CPU raised) go first, lowest-numbered first, as
+        # in Linux's next_signal(); then the lowest-numbered of the rest.
+        synchronous = ready & SYNCHRONOUS_MASK
+        pick = synchronous or ready
+        return self._remove((pick & -pick).bit_length())
 
     def _remove(self, signo: int) -> SigInfo:
         for i, info in enumerate(self.queue):
@@ -212,10 +213,11 @@ class PendingSignals:
 
 
 def format_sigset(mask: int) -> str:
-    """strace's sigset notation: ``[HUP INT]``, ``~[KILL STOP]`` when more than half is set."""
+    """strace's sigset notation: ``[HUP INT]``, or ``~[KILL STOP]`` once at least two
+    thirds of the signals are set (strace's sprintsigmask_n)."""
     mask &= FULL_MASK
     members = [s for s in range(1, NSIG + 1) if mask & bit(s)]
-    if len(members) > NSIG // 2:
+    if len(members) >= NSIG * 2 // 3:
         missing = [s for s in range(1, NSIG + 1) if not mask & bit(s)]
         return "~[" + " ".join(short_name(s) for s in missing) + "]"
     return "[" + " ".join(short_name(s) for s in members) + "]"

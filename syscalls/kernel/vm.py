@@ -165,9 +165,21 @@ class AddressSpace:
             self._remove(vma)
 
     def protect(self, start: int, size: int, prot: int) -> None:
+        """mprotect(2). Like mm/mprotect.c, VMAs before a hole are changed before the hole
+        makes the call fail with ENOMEM."""
         end = start + page_up(size)
-        if not self.covered(start, end):
+        pos = start
+        for vma in self.overlapping(start, end):
+            if vma.start > pos:
+                break
+            pos = vma.end
+        covered_end = min(max(pos, start), end)
+        if covered_end > start:
+            self._protect_covered(start, covered_end, prot)
+        if covered_end < end:
             raise SyscallError(Errno.ENOMEM)
+
+    def _protect_covered(self, start: int, end: int, prot: int) -> None:
         for vma in self._carve(start, end):
             vma.prot = prot
             if vma.committed:
@@ -261,13 +273,14 @@ class AddressSpace:
     # /proc/self/maps ----------------------------------------------------------------------
 
     def render_maps(self, word_size: int) -> str:
-        width = 8 if word_size == 4 else 12
+        """/proc/self/maps as fs/proc/task_mmu.c's show_map_vma prints it: ``%08lx`` addresses,
+        and the name after padding to 25 + 6 * sizeof(void *) - 1 columns plus one space."""
+        width = 25 + 6 * word_size - 1
         lines = []
         for v in self.vmas:
             perms = ("r" if v.prot & PROT_READ else "-") + ("w" if v.prot & PROT_WRITE else "-") \
                 + ("x" if v.prot & PROT_EXEC else "-") + ("s" if v.shared else "p")
-            head = (f"{v.start:0{width}x}-{v.end:0{width}x} {perms} {v.offset:08x} "
-                    f"{v.device[0]:02x}:{v.device[1]:02x} {v.inode}")
-            lines.append(f"{head:<{73 if word_size == 8 else 49}} {v.name}".rstrip()
-                         if v.name else head)
+            head = (f"{v.start:08x}-{v.end:08x} {perms} {v.offset:08x} "
+                    f"{v.device[0]:02x}:{v.device[1]:02x} {v.inode} ")
+            lines.append(head.ljust(width) + " " + v.name if v.name else head)
         return "".join(line + "\n" for line in lines)

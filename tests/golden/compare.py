@@ -96,25 +96,30 @@ def _result(line: str) -> str:
     return m.group(1) if m else ""
 
 
+QEMU_LOG_FDS = 4  # qemu-user's -D log file takes descriptor 3 before the guest starts
 _QEMU_CALL = re.compile(r"(\d+) ([a-z_0-9]+)\(")
 
 
 def parse_qemu(text: str) -> list[Call]:
     """Calls from qemu-user's ``-d strace`` log (entries may be split by signal lines)."""
     matches = list(_QEMU_CALL.finditer(text))
-    calls = []
+    calls: list[Call] = []
+    last_of: dict[int, int] = {}  # tid -> index of its latest call
     for i, m in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
         segment = text[m.start(2):end].split("\n", 1)[0]
         result = re.search(r"\) = (-?\w+)", segment)
         call = Call(int(m.group(1)), m.group(2), segment, result.group(1) if result else "")
         # qemu logs a call a signal interrupted (and that it then restarts) twice, the
-        # first time without a result: keep the call once.
-        previous = calls[-1] if calls else None
-        if (previous is not None and not previous.result and previous.tid == call.tid
+        # first time without a result, possibly with other threads' lines in between:
+        # keep the call once.
+        index = last_of.get(call.tid)
+        previous = calls[index] if index is not None else None
+        if (previous is not None and not previous.result
                 and previous.line.split(")")[0] == call.line.split(")")[0]):
-            calls[-1] = call
+            calls[index] = call  # type: ignore[index]
             continue
+        last_of[call.tid] = len(calls)
         calls.append(call)
     return calls
 
@@ -159,24 +164,47 @@ _EPOLL_DATA = re.compile(r"data=\{u32=\d+, u64=\d+\}")
 _FIRST_ARG_FD = re.compile(r"^[a-z_0-9]+\((-?\d+)")
 
 
-def file_calls(calls: list[Call], *, full_lines: bool) -> list[str]:
-    """Rule 3c: calls on path-opened files and stdio, in order."""
-    fds: set[int] = {0, 1, 2}
+NEW_FD_CALLS = frozenset({"openat", "open", "eventfd2", "eventfd", "epoll_create1",
+                          "epoll_create", "dup", "socket"})
+
+
+def file_calls(calls: list[Call], *, full_lines: bool, reserved: int = 3) -> list[str]:
+    """Rule 3c: calls on path-opened files and stdio, in order.
+
+    Descriptors are followed through the calls that create and close them; when a
+    call's result is missing (qemu's log can lose it to an interleaved signal) the
+    kernel's lowest-free rule gives it. ``reserved``: descriptors taken before the
+    program starts (0-2, plus qemu's own log file under qemu-user).
+    """
+    files: set[int] = {0, 1, 2}
+    used: set[int] = set(range(reserved))
     out: list[str] = []
     for c in calls:
-        if c.name in PATH_CALLS:
+        keep = False
+        if c.name in NEW_FD_CALLS:
+            m = re.match(r"(-?\d+)", c.result)
+            fd = int(m.group(1)) if m else min(set(range(len(used) + 1)) - used)
+            if fd >= 0:
+                used.add(fd)
+                if c.name in ("openat", "open"):
+                    files.add(fd)
+            keep = c.name in PATH_CALLS
+        elif c.name in ("pipe2", "pipe"):
+            pair = re.search(r"\[(\d+), (\d+)\]", c.line)
+            if pair:
+                used.update((int(pair.group(1)), int(pair.group(2))))
+            else:
+                for _ in range(2):
+                    used.add(min(set(range(len(used) + 1)) - used))
+        elif c.name in PATH_CALLS:
             keep = True
-            if c.name in ("openat", "open"):
-                m = re.match(r"(\d+)", c.result)
-                if m:
-                    fds.add(int(m.group(1)))
         elif c.name in FD_CALLS:
             m = _FIRST_ARG_FD.match(c.line)
-            keep = m is not None and int(m.group(1)) in fds
-            if keep and c.name == "close" and m is not None and int(m.group(1)) > 2:
-                fds.discard(int(m.group(1)))
-        else:
-            keep = False
+            fd = int(m.group(1)) if m else -1
+            keep = fd in files
+            if c.name == "close" and fd > 2:
+                files.discard(fd)
+                used.discard(fd)
         if keep:
             if full_lines:
                 out.append(normalize_line(c.line))

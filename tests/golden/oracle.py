@@ -65,7 +65,8 @@ def _reduce(case: Case, proc: subprocess.CompletedProcess[bytes], trace_text: st
         full = not qemu_format
         outcome.startup = compare.startup(calls)
         outcome.calls = sorted(compare.call_set(calls))
-        outcome.file_calls = compare.file_calls(calls, full_lines=full)
+        outcome.file_calls = compare.file_calls(
+            calls, full_lines=full, reserved=3 if full else compare.QEMU_LOG_FDS)
         outcome.full_lines = full
     return outcome
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.golden.cases import GOLDEN, all_cases  # noqa: E402
-from tests.golden.oracle import oracle_tool, oracle_version, run_oracle  # noqa: E402
+from tests.golden.cases import GOLDEN, all_cases
+from tests.golden.oracle import oracle_tool, oracle_version, run_oracle
 
 
 def main() -> int:
