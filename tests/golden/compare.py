@@ -16,9 +16,12 @@ The rules, in full (the README repeats them):
       follow Go 1.27's randomised heap hints (seeded from AT_RANDOM);
    b. the sets of distinct calls over the whole run must be equal;
    c. the calls on files the program opened by path, and on stdin/stdout/stderr, must
-      be the same sequence — by name for ARM (qemu-user's log has its own format), and
-      for amd64 as full strace lines with addresses, temp-dir names and epoll data
-      words normalised.
+      be the same sequence: for amd64 as full strace lines with addresses, temp-dir
+      names and epoll data words normalised; for ARM by name, for path calls and stdio
+      only — qemu-user's shared log separates a call from its result when other
+      threads or a signal handler log in between, so the descriptor a call returned is
+      not always known, and it logs a call a signal restarted twice (runs of the same
+      call count as one).
 4. For a PIE with PT_INTERP, the real machine first runs glibc's ld.so, which makes
    its own calls (brk, access of /etc/ld.so.preload, arch_prctl, set_tid_address,
    set_robust_list, rseq) and ends by making PT_GNU_RELRO read-only with mprotect.
@@ -101,26 +104,38 @@ _QEMU_CALL = re.compile(r"(\d+) ([a-z_0-9]+)\(")
 
 
 def parse_qemu(text: str) -> list[Call]:
-    """Calls from qemu-user's ``-d strace`` log (entries may be split by signal lines)."""
-    matches = list(_QEMU_CALL.finditer(text))
+    """Calls from qemu-user's ``-d strace`` log.
+
+    qemu prints ``TID name(args)`` when a call starts and `` = result`` when it ends; if a
+    signal is handled in between, its lines come between the two, and the result ends
+    up alone on a later line: it belongs to the latest call still without one. A call a
+    signal interrupted and qemu restarted is logged again by the same thread; it is
+    kept once.
+    """
     calls: list[Call] = []
     last_of: dict[int, int] = {}  # tid -> index of its latest call
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        segment = text[m.start(2):end].split("\n", 1)[0]
-        result = re.search(r"\) = (-?\w+)", segment)
-        call = Call(int(m.group(1)), m.group(2), segment, result.group(1) if result else "")
-        # qemu logs a call a signal interrupted (and that it then restarts) twice, the
-        # first time without a result, possibly with other threads' lines in between:
-        # keep the call once.
-        index = last_of.get(call.tid)
-        previous = calls[index] if index is not None else None
-        if (previous is not None and not previous.result
-                and previous.line.split(")")[0] == call.line.split(")")[0]):
-            calls[index] = call  # type: ignore[index]
+    for line in text.splitlines():
+        if line.startswith(" = "):
+            for k in range(len(calls) - 1, -1, -1):
+                if not calls[k].result:
+                    c = calls[k]
+                    calls[k] = Call(c.tid, c.name, c.line, line[3:].split()[0])
+                    break
             continue
-        last_of[call.tid] = len(calls)
-        calls.append(call)
+        matches = list(_QEMU_CALL.finditer(line))
+        for n, m in enumerate(matches):
+            end = matches[n + 1].start() if n + 1 < len(matches) else len(line)
+            segment = line[m.start(2):end]
+            result = re.search(r"\) = (-?\w+)", segment)
+            call = Call(int(m.group(1)), m.group(2), segment, result.group(1) if result else "")
+            index = last_of.get(call.tid)
+            previous = calls[index] if index is not None else None
+            if (previous is not None and not previous.result
+                    and previous.line.split(")")[0] == call.line.split(")")[0]):
+                calls[index] = call  # type: ignore[index]
+                continue
+            last_of[call.tid] = len(calls)
+            calls.append(call)
     return calls
 
 
@@ -201,7 +216,9 @@ def file_calls(calls: list[Call], *, full_lines: bool, reserved: int = 3) -> lis
         elif c.name in FD_CALLS:
             m = _FIRST_ARG_FD.match(c.line)
             fd = int(m.group(1)) if m else -1
-            keep = fd in files
+            # qemu's log can lose a call's result (its fd) to another thread's lines, so
+            # by name only stdio is followed; the programs check their files' contents.
+            keep = fd in files if full_lines else 0 <= fd <= 2
             if c.name == "close" and fd > 2:
                 files.discard(fd)
                 used.discard(fd)
