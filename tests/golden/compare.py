@@ -223,7 +223,11 @@ def file_calls(calls: list[Call], *, full_lines: bool, reserved: int = 3) -> lis
                 files.discard(fd)
                 used.discard(fd)
         if keep:
-            if full_lines:
+            if full_lines and c.name == "write" and c.line.startswith("write(2,"):
+                # What goes to stderr is compared by rule 2 (Go's panic output writes
+                # argument words whose lengths vary).
+                out.append("write(2, ...)")
+            elif full_lines:
                 out.append(normalize_line(c.line))
             elif not out or out[-1] != c.name:
                 out.append(c.name)
