@@ -20,6 +20,8 @@ import traceback
 from collections.abc import Sequence
 from typing import TextIO
 
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
+                           signal.SIGTRAP, signal.SIGSYS, signal.SIGABRT})
 EXIT_USAGE = 2
 EXIT_EMULATION = 125
 EXIT_CANNOT_RUN = 126
@@ -71,7 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="prefix lines with the time of day, with microseconds")
     trace.add_argument("-c", dest="summary", action="store_true",
                        help="print a summary table of calls, errors and time instead")
+    trace.add_argument("-k", dest="backtraces", action="store_true",
+                       help="print the call stack under each syscall (Go-aware, delve layout)")
+    trace.add_argument("--frames", type=_int, metavar="N",
+                       help="with -k: at most N frames per stack")
+    trace.add_argument("--json", action="store_true",
+                       help="write one JSON object per event instead of strace lines")
     _common_run_options(trace)
+    paths = sub.add_parser("paths", help="run a binary and show the code paths that reach "
+                                         "each syscall, with counts")
+    paths.add_argument("--folded", metavar="FILE",
+                       help="also write folded stacks (flamegraph.pl, speedscope) to FILE")
+    paths.add_argument("--depth", type=_int, metavar="N",
+                       help="show at most N levels of each tree")
+    _common_run_options(paths)
+    info = sub.add_parser("info", help="describe an ELF file: format, arch, link kind, "
+                                       "relocations, Go version and build settings")
+    info.add_argument("binary", metavar="BINARY")
     return parser
 
 
@@ -113,6 +131,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if not os.path.lexists(args.binary):
         return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
+    if args.command == "info":
+        return _info(args.binary)
     try:
         env = guest_environment(args.set_env, args.unset_env)
     except ValueError as exc:
@@ -125,8 +145,12 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     bus.subscribe(GuestKilled, killed.append)
     try:
         machine = Machine(args.binary, guest_argv, options, bus)
+        crash = _CrashReport(machine, bus)
+        paths = None
         if args.command == "trace":
             trace_out = _attach_tracer(args, machine, bus, parser)
+        elif args.command == "paths":
+            paths = _attach_paths(machine, bus)
         status = machine.run()
     except LoaderError as exc:
         return fail(str(exc), EXIT_CANNOT_RUN)
@@ -141,6 +165,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if trace_out is not None:
             _close_tracer(args, trace_out)
     code = exit_code_of(status)
+    if paths is not None:
+        _report_paths(args, paths)
     if status & 0x7F:
         signo = status & 0x7F
         where = f" at pc {killed[0].pc:#x}" if killed else ""
@@ -148,7 +174,81 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         name = signal.Signals(signo).name if signo in signal.Signals._value2member_map_ else \
             str(signo)
         fail(f"{args.binary}: killed by {name} ({signal.strsignal(signo)}){where}{core}", code)
+        for line in crash.lines:
+            print(line, file=sys.stderr)
     return code
+
+
+class _CrashReport:
+    """The guest's stack when a signal kills it, for the report after the one-line error."""
+
+    def __init__(self, machine: object, bus: object) -> None:
+        from emulator.events import EventBus, GuestKilled
+        from emulator.machine import Machine
+
+        assert isinstance(machine, Machine) and isinstance(bus, EventBus)
+        self.machine = machine
+        self.lines: list[str] = []
+        bus.subscribe(GuestKilled, self._on_killed)
+
+    def _on_killed(self, event: object) -> None:
+        from emulator.events import GuestKilled
+        from emulator.trace.backtrace import BacktraceSource, render
+
+        # A stack is worth printing for a crash (a fault, an abort), not for a signal
+        # someone sent from outside.
+        assert isinstance(event, GuestKilled)
+        if event.info.signo not in CRASH_SIGNALS:
+            return
+        try:
+            backtrace = BacktraceSource(self.machine, limit=64).at_fault()
+        except Exception:
+            return
+        self.lines = render(backtrace, self.machine.arch.word_size)
+
+
+def _attach_paths(machine: object, bus: object) -> object:
+    from emulator.machine import Machine
+    from emulator.trace.paths import SyscallPaths
+
+    assert isinstance(machine, Machine)
+    paths = SyscallPaths(machine)
+    paths.attach(bus)  # type: ignore[arg-type]
+    machine.dispatcher.trace(machine.table.names, None)
+    return paths
+
+
+def _report_paths(args: argparse.Namespace, paths: object) -> None:
+    from rich.console import Console
+
+    from emulator.trace.paths import SyscallPaths
+
+    assert isinstance(paths, SyscallPaths)
+    console = Console(file=sys.stderr, highlight=False)
+    console.print(paths.tree(args.depth))
+    if args.folded:
+        with open(args.folded, "w", encoding="utf-8") as out:
+            paths.write_folded(out)
+
+
+def _info(path: str) -> int:
+    from loader.info import describe, format_info
+    from rich.console import Console
+    from rich.table import Table
+
+    from loader.errors import LoaderError
+
+    try:
+        rows = format_info(describe(path))
+    except LoaderError as exc:
+        return fail(str(exc), EXIT_CANNOT_RUN)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(label, value)
+    Console(highlight=False).print(table)
+    return 0
 
 
 _SUMMARY_KEY = "_elftrace_summary"
@@ -179,6 +279,13 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
         out = sys.stderr
     tids = None if args.follow else {machine.process.pid}
     machine.dispatcher.trace(numbers, tids)
+    if args.frames is not None and args.frames <= 0:
+        parser.error("--frames must be positive")
+    if args.json:
+        from emulator.trace.jsonl import JsonLines
+
+        JsonLines(machine, out, args.strsize, args.backtraces, args.frames).attach(bus)
+        return out
     if args.summary:
         summary = Summary()
         summary.attach(bus)
@@ -186,7 +293,9 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
         return out
     tracer = Strace(machine, out, StraceOptions(follow=args.follow, strsize=args.strsize,
                                                 syscall_times=args.syscall_times,
-                                                timestamps=args.timestamps))
+                                                timestamps=args.timestamps,
+                                                backtraces=args.backtraces,
+                                                frames=args.frames))
     tracer.attach(bus)
     stack = machine.initial_stack
     envp_array = stack.sp + machine.arch.word_size * (len(machine.process.argv) + 2)

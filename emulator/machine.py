@@ -33,6 +33,7 @@ from emulator.events import (
     ThreadCreated,
     ThreadExited,
 )
+from emulator.hostsignals import FORWARDED, HostSignals
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
 from loader.elf import ElfInfo, ElfType, read_elf
@@ -51,6 +52,7 @@ from syscalls.kernel.signals import (
     SEGV_ACCERR,
     SEGV_MAPERR,
     SI_KERNEL,
+    SI_USER,
     SYNCHRONOUS_MASK,
     TRAP_BRKPT,
     UNBLOCKABLE,
@@ -255,9 +257,16 @@ class Machine:
 
     def run(self) -> int:
         """Run until the process exits; return its wait status (code << 8, or the signal)."""
+        host = HostSignals(self._host_signal)
+        self.host_signals = host
+        self.timer.watch_fd = host.read_fd
+        sched = self.kernel.scheduler
+        sched.wakeup_fd = host.read_fd
+        sched.external_wakeup = self._expects_host_signals
         self.timer.start()
         try:
-            self._loop()
+            with host.installed():
+                self._loop()
         finally:
             self.timer.stop()
         status = self.process.exit_status
@@ -265,6 +274,17 @@ class Machine:
         self.exit_status = status
         self.bus.publish(ProcessExited(status, time.time()))
         return status
+
+    def _host_signal(self, signo: int) -> None:
+        """A host signal for elftrace: the guest process gets it (from outside: SI_USER)."""
+        self.kernel.signal_process(SigInfo(signo, SI_USER, pid=0, uid=os.getuid()))
+        self.host_signals.drain()
+        self.timer.signal_handled()
+
+    def _expects_host_signals(self) -> bool:
+        """A guest waiting for nothing but a signal it handles is not deadlocked."""
+        return any(not self.process.action(s).is_default and not self.process.action(s).is_ignore
+                   for s in FORWARDED)
 
     def _finished(self) -> bool:
         return (self.process.exit_status is not None and not self.process.live_tasks()) \

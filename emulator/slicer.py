@@ -23,9 +23,11 @@ correct, but Unicorn then calls them through its generic helper, which costs mor
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
 import platform
+import select
 import struct
 import threading
 import time
@@ -118,17 +120,20 @@ class BlockStopper:
 
 
 class SliceTimer:
-    """Ends the current slice after ``quantum`` seconds, at the next block boundary."""
+    """Ends the current slice after ``quantum`` seconds, at the next block boundary; and at
+    once when a host signal arrives (``watch_fd`` becomes readable), so that it reaches
+    the guest even while a guest thread spins without making syscalls."""
 
     def __init__(self, uc: Uc, quantum: float) -> None:
         self.quantum = quantum
         self.fired = False
         self.stopper = BlockStopper(uc)
+        self.watch_fd: int | None = None
         self._armed = False
         self._generation = 0
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._quit = False
+        self._handled = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="elftrace-slice", daemon=True)
         self._started = False
 
@@ -139,31 +144,42 @@ class SliceTimer:
 
     def stop(self) -> None:
         self._quit = True
-        self._wake.set()
+        self._handled.set()
 
     def arm(self) -> None:
         with self._lock:
             self.fired = False
             self._armed = True
             self._generation += 1
-        self._wake.set()
 
     def disarm(self) -> None:
         with self._lock:
             self._armed = False
             self.stopper.clear()
 
+    def signal_handled(self) -> None:
+        """The run loop has taken the pending host signals."""
+        self._handled.set()
+
     def _loop(self) -> None:
+        last = -1
         while not self._quit:
-            self._wake.wait()
+            readable: list[int] = []
+            if self.watch_fd is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    readable, _, _ = select.select([self.watch_fd], [], [], self.quantum)
+            else:
+                time.sleep(self.quantum)
             if self._quit:
                 return
             with self._lock:
-                generation = self._generation
-            time.sleep(self.quantum)
-            with self._lock:
-                if self._armed and self._generation == generation:
+                if readable:
+                    self._handled.clear()
+                    self.stopper.request_stop()
+                elif self._armed and self._generation == last:
                     self.fired = True
                     self.stopper.request_stop()
-                elif not self._armed:
-                    self._wake.clear()
+                last = self._generation if self._armed else -1
+            if readable:
+                # Wait until the run loop drains the pipe, rather than spinning on it.
+                self._handled.wait(1.0)

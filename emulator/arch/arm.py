@@ -138,6 +138,7 @@ class Arm(Arch):
     unwind = UnwindParams(uses_lr=True, ptr_size=4, min_frame=4)
     pc_reg = A.UC_ARM_REG_PC
     sp_reg = A.UC_ARM_REG_SP
+    lr_reg = A.UC_ARM_REG_LR
     ret_reg = A.UC_ARM_REG_R0
     syscall_regs = (A.UC_ARM_REG_R7, A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2,
                     A.UC_ARM_REG_R3, A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6)

@@ -60,6 +60,8 @@ class Arch(ABC):
     unwind: UnwindParams
     pc_reg: int
     sp_reg: int
+    lr_reg: int | None = None
+    """The link register, on architectures that have one."""
     ret_reg: int
     syscall_regs: tuple[int, ...]
     """The syscall number register, then the argument registers in order."""

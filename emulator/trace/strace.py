@@ -24,6 +24,7 @@ from emulator.events import (
     ThreadExited,
     UnsupportedSyscall,
 )
+from emulator.trace.backtrace import BacktraceSource, render
 from emulator.trace.format import (
     FormatContext,
     format_args,
@@ -48,6 +49,8 @@ class Held:
     """``name(`` plus the arguments known at entry."""
     printed: bool = False
     """Already written as ``<unfinished ...>``."""
+    stack: list[str] | None = None
+    """The rendered backtrace (-k), captured when the call was entered."""
 
 
 @dataclass(slots=True)
@@ -58,6 +61,10 @@ class StraceOptions:
     """-T"""
     timestamps: bool = False
     """-tt"""
+    backtraces: bool = False
+    """-k"""
+    frames: int | None = None
+    """--frames N: at most N frames per backtrace."""
 
 
 @dataclass
@@ -69,6 +76,14 @@ class Strace:
     def __post_init__(self) -> None:
         self.held: dict[int, Held] = {}
         self.live: set[int] = {self.machine.process.pid}
+        self.stacks: BacktraceSource | None = None
+        if self.options.backtraces:
+            self.stacks = BacktraceSource(self.machine)
+
+    def _stack(self) -> list[str] | None:
+        if self.stacks is None:
+            return None
+        return render(self.stacks.at_syscall(), self.machine.arch.word_size, self.options.frames)
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(SyscallEnter, self.on_enter)
@@ -127,7 +142,7 @@ class Strace:
         trailing = ", " if 0 < count < len(event.spec.args) and event.spec.printer is None else ""
         prefix = self._prefix(event.tid, event.time)
         head = prefix + event.name + "(" + ", ".join(head_args)
-        self.held[event.tid] = Held(event, prefix, head + trailing)
+        self.held[event.tid] = Held(event, prefix, head + trailing, stack=self._stack())
 
     def on_exit(self, event: SyscallExit) -> None:
         held = self.held.pop(event.tid, None)
@@ -147,14 +162,18 @@ class Strace:
             # Custom printers may show outputs (an affinity mask): format it all now.
             text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
             self._finish(held.prefix, text, result, duration, note)
-            return
-        tail_args = format_args(spec, fc, count) if spec.printer is None else []
-        tail = ", ".join(tail_args) + ")"
-        if not held.printed:
-            self._finish("", held.head + tail, result, duration, note)
         else:
-            text = f"<... {event.name} resumed>" + tail
-            self._finish(self._prefix(event.tid, event.time), text, result, duration, note)
+            tail_args = format_args(spec, fc, count) if spec.printer is None else []
+            tail = ", ".join(tail_args) + ")"
+            if not held.printed:
+                self._finish("", held.head + tail, result, duration, note)
+            else:
+                text = f"<... {event.name} resumed>" + tail
+                self._finish(self._prefix(event.tid, event.time), text, result, duration,
+                             note)
+        if held.stack:
+            for line in held.stack:
+                self._write(line)
 
     def on_unsupported(self, event: UnsupportedSyscall) -> None:
         self._interrupt_others(event.tid)
@@ -163,6 +182,8 @@ class Strace:
         self._finish(self._prefix(event.tid, event.time), f"{name}({args})",
                      "-1 ENOSYS (Function not implemented)", None,
                      "not implemented by elftrace")
+        for line in self._stack() or ():
+            self._write(line)
 
     def on_signal(self, event: SignalDelivered) -> None:
         if event.tid not in self.live:

@@ -1,0 +1,142 @@
+"""Go stack unwinding, following the Go runtime's own algorithm (runtime/traceback.go).
+
+For each physical frame: find the function of ``pc`` in pclntab; its frame pointer is
+``fp = sp + pcsp(pc)`` (plus the pushed return address on x86); the caller's PC is the
+return address — read from ``fp - ptrsize`` on x86-64, and on ARM from the LR
+register in the innermost frame until the prologue has saved it, else from ``*sp``.
+Frames whose function is marked TOPFRAME end the walk; an SPWRITE function (one that
+switches stacks, like runtime.systemstack or mcall) ends it too when it is not the
+innermost frame, because its frame size cannot be known — the walk then reports that
+it stopped at a stack switch. After an injected call (sigpanic, asyncPreempt) the
+caller's PC is the trapping instruction itself, not a return address, and on ARM the
+signal handler saved LR on the stack first. File and line come from ``pc - 1`` for
+return addresses (inside the CALL), and inlined calls expand into frames of their own,
+as runtime.CallersFrames and delve show them.
+
+Reads go through the one-method :class:`WordReader`, so the unwinder runs on fakes too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from loader.gopclntab import GoSymbols
+
+    from emulator.arch.base import UnwindParams
+
+MAX_FRAMES = 1024
+
+# Functions a signal handler can "call" by rewriting the interrupted context.
+INJECTED_CALLS = frozenset({"runtime.sigpanic", "runtime.asyncPreempt", "runtime.debugCallV2"})
+# Stack switches: the walk stops at them when they are not the innermost frame.
+STACK_SWITCHES = frozenset({"runtime.systemstack", "runtime.mcall", "runtime.morestack",
+                            "runtime.gogo", "runtime.asmcgocall"})
+
+
+class WordReader(Protocol):
+    def read_word(self, addr: int) -> int | None:
+        """The pointer-sized little-endian word at ``addr``, or None if unreadable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One logical frame: a function, where it is, and the physical frame it belongs to."""
+
+    pc: int
+    """The frame's PC: the instruction it will resume at (a return address for callers)."""
+    sp: int
+    function: str
+    file: str
+    line: int
+    entry: int
+    """The physical function's entry point (``pc - entry`` is the offset delve prints)."""
+    inlined: bool = False
+    """This function was inlined into the physical frame's function at ``pc``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backtrace:
+    frames: tuple[Frame, ...]
+    stopped: str = ""
+    """Why the walk ended before a TOPFRAME function, if it did (for the printer)."""
+
+
+@dataclass(slots=True)
+class _State:
+    pc: int
+    sp: int
+    lr: int
+    fp: int = 0
+
+
+def unwind(symbols: GoSymbols, params: UnwindParams, memory: WordReader, *, pc: int, sp: int,
+           lr: int = 0, limit: int = MAX_FRAMES, symbolize_pc: int | None = None) -> Backtrace:
+    """Walk the Go stack from registers (pc, sp, lr). ``symbolize_pc``: the address to look
+    file:line up at for the innermost frame when it differs from ``pc`` (the syscall
+    instruction itself, when ``pc`` is the instruction after it)."""
+    frames: list[Frame] = []
+    state = _State(pc, sp, lr if params.uses_lr else 0)
+    innermost = True
+    trapped = False  # the previous (callee) frame was an injected call: pc is not a return address
+    ptr = params.ptr_size
+    while len(frames) < limit:
+        func = symbols.func_for_pc(state.pc)
+        if func is None:
+            if innermost:
+                return Backtrace((), f"no Go function at pc {state.pc:#x}")
+            return Backtrace(tuple(frames), f"unknown return address {state.pc:#x}")
+        if innermost and symbolize_pc is not None:
+            look_pc = symbolize_pc
+        elif not innermost and not trapped and state.pc > func.entry:
+            look_pc = state.pc - 1
+        else:
+            look_pc = state.pc
+        for name, file, line, _func_id in symbols.frames_at(look_pc):
+            frames.append(Frame(state.pc, state.sp, name, file, line, func.entry,
+                                inlined=name != func.name))
+        if func.flag & TOPFRAME:
+            return Backtrace(tuple(frames[:limit]))
+        if func.flag & SPWRITE and not innermost:
+            reason = ("stack switch" if func.name in STACK_SWITCHES
+                      else "function writes SP")
+            return Backtrace(tuple(frames[:limit]), f"{reason} in {func.name}")
+        if state.fp == 0:
+            state.fp = state.sp + symbols.pcsp(func, state.pc)
+            if not params.uses_lr:
+                state.fp += ptr
+        if params.uses_lr:
+            if (innermost and state.sp < state.fp) or state.lr == 0:
+                value = memory.read_word(state.sp)
+                if value is None:
+                    return Backtrace(tuple(frames), f"unreadable stack at {state.sp:#x}")
+                state.lr = value
+        else:
+            value = memory.read_word(state.fp - ptr)
+            if value is None:
+                return Backtrace(tuple(frames), f"unreadable stack at {state.fp - ptr:#x}")
+            state.lr = value
+        if state.lr == 0:
+            return Backtrace(tuple(frames))
+        if state.lr == state.pc and state.fp == state.sp:
+            return Backtrace(tuple(frames), "stack walk made no progress")
+        trapped = func.name in INJECTED_CALLS
+        state = _State(state.lr, state.fp, 0)
+        if params.uses_lr and trapped:
+            # The signal handler pushed LR before faking the call (runtime.sigctxt.pushCall).
+            saved = memory.read_word(state.sp)
+            state.sp += max(params.min_frame, ptr)
+            caller = symbols.func_for_pc(state.pc)
+            if caller is None and saved is not None:
+                state.pc = saved
+            elif caller is not None and saved is not None and symbols.pcsp(caller, state.pc) == 0:
+                state.lr = saved
+        innermost = False
+    return Backtrace(tuple(frames[:limit]), f"more than {limit} frames")
+
+
+# internal/abi FuncFlag bits (unchanged since Go 1.21's move to abi; same values earlier).
+TOPFRAME = 1 << 0
+SPWRITE = 1 << 1
+
