@@ -147,6 +147,7 @@ class Machine:
         self.ctx: SyscallContext
         self.loaded: Task | None = None
         self.yield_requested = False
+        self.host_signal_arrived = False
         self.timer = SliceTimer(self.cpu.uc, self.options.quantum)
         self.table = table_for(arch.abi.name)
         self.dispatcher = Dispatcher(self, self.table, self.bus)
@@ -278,7 +279,9 @@ class Machine:
     def _host_signal(self, signo: int) -> None:
         """A host signal for elftrace: the guest process gets it (from outside: SI_USER)."""
         self.kernel.signal_process(SigInfo(signo, SI_USER, pid=0, uid=os.getuid()))
-        self.host_signals.drain()
+        # The wakeup pipe is drained by the run loop, not here: an idle select interrupted
+        # by this signal is retried (PEP 475) and must find the pipe still readable.
+        self.host_signal_arrived = True
         self.timer.signal_handled()
 
     def _expects_host_signals(self) -> bool:
@@ -295,6 +298,9 @@ class Machine:
         task: Task | None = self.current
         rotate = False
         while not self._finished():
+            if self.host_signal_arrived:
+                self.host_signal_arrived = False
+                self.host_signals.drain()
             if task is None or task.state is not TaskState.RUNNABLE or rotate:
                 if task is not None and task.state is TaskState.RUNNABLE:
                     sched.runq.append(task)

@@ -123,7 +123,9 @@ class Scheduler:
                     readers.setdefault(fd, []).append(block)
                 if events & POLLOUT:
                     writers.setdefault(fd, []).append(block)
-        if deadline is None and not readers and not writers and not self.external_wakeup():
+        waits_for_signal = any(block.data == "signal" for block in self.blocked)
+        if (deadline is None and not readers and not writers and not waits_for_signal
+                and not self.external_wakeup()):
             raise Deadlock(self._describe())
         timeout = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
         watch = list(readers)

@@ -121,3 +121,26 @@ def test_deadlock_is_a_clear_error(exe) -> None:  # type: ignore[no-untyped-def]
     assert result.returncode == 125
     assert "deadlock" in result.stderr and "futex" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# 1: mov eax, 34 (pause); syscall; jmp 1b
+X86_PAUSE = bytes.fromhex("b8220000000f05ebf7")
+X86_SPIN = bytes.fromhex("ebfe")  # jmp .
+
+
+@pytest.mark.parametrize("code,signo", [(X86_PAUSE, 15), (X86_SPIN, 2)])
+def test_host_signal_reaches_the_guest(exe, code: bytes, signo: int) -> None:  # type: ignore[no-untyped-def]
+    """A signal sent to elftrace is the guest's: here its default action kills it, even
+    while it spins without syscalls, and elftrace exits as the shell would see it."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "run", exe(code)], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    time.sleep(1.5)
+    os.kill(proc.pid, signo)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signo, err
+    assert signal.Signals(signo).name in err
