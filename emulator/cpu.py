@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unicorn import Uc, UcError
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
 if TYPE_CHECKING:
     from unicorn import UcContext
@@ -67,6 +67,13 @@ class Cpu:
     def __init__(self, arch: Arch) -> None:
         self.arch = arch
         self.uc = arch.create_uc()
+        self._uch = self.uc._uch
+        self._value = ctypes.c_uint64()
+        self._value_ref = ctypes.byref(self._value)
+        self._mask = arch.abi.word_mask
+        self._ret_reg = arch.ret_reg
+        self._callbacks: list[object] = []
+        self.hook_error: BaseException | None = None
         self._syscall_batch = RegisterBatch(self.uc, arch.syscall_regs)
         self.fault: Fault | None = None
         self.trap: Trap | None = None
@@ -100,7 +107,38 @@ class Cpu:
         return int(self.uc.reg_read(self.arch.sp_reg))
 
     def set_return(self, value: int) -> None:
-        self.uc.reg_write(self.arch.ret_reg, value & self.arch.abi.word_mask)
+        # Direct: the binding's reg_write dispatches on register types at every call.
+        self._value.value = value & self._mask
+        status = uclib.uc_reg_write(self._uch, self._ret_reg, self._value_ref)
+        if status:
+            raise UcError(status)
+
+    # Hooks -------------------------------------------------------------------------------
+
+    def add_hook(self, kind: int, cfunctype: type, callback: Callable[..., object],
+                 begin: int = 1, end: int = 0, *extra: int) -> None:
+        """Register ``callback`` directly with Unicorn (the binding adds a wrapper layer per
+        call). An exception in it stops emulation and is raised again by run()."""
+        cpu = self
+
+        def guarded(_handle: int, *args: object) -> object:
+            try:
+                return callback(*args[:-1])
+            except BaseException as exc:
+                if cpu.hook_error is None:
+                    cpu.hook_error = exc
+                uclib.uc_emu_stop(cpu._uch)
+                return False
+
+        function = cfunctype(guarded)
+        self._callbacks.append(function)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(self._uch, ctypes.byref(handle), kind,
+                                   ctypes.cast(function, ctypes.c_void_p), None,
+                                   ctypes.c_uint64(begin), ctypes.c_uint64(end),
+                                   *(ctypes.c_int(x) for x in extra))
+        if status:
+            raise UcError(status)
 
     # Execution ---------------------------------------------------------------------------
 
@@ -114,7 +152,13 @@ class Cpu:
         self.stop_requested = False
         self.fault = None
         self.trap = None
-        self.uc.emu_start(begin, self.arch.never_address)
+        self.hook_error = None
+        try:
+            self.uc.emu_start(begin, self.arch.never_address)
+        finally:
+            error, self.hook_error = self.hook_error, None
+            if error is not None:
+                raise error
 
     def run_after_stop(self) -> None:
         actions, self.after_stop = self.after_stop, []

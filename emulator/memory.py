@@ -19,6 +19,7 @@ import mmap
 from dataclasses import dataclass, field
 
 from unicorn import Uc, UcError
+from unicorn.unicorn_py3.unicorn import uclib
 
 from syscalls.kernel.memory import MemoryFault
 
@@ -60,24 +61,35 @@ class HostBlock:
         self.buffer.close()
 
 
+SMALL_READ = 1 << 16
+
+
 class UnicornMemory:
     def __init__(self, uc: Uc) -> None:
         self.uc = uc
+        self._uch = uc._uch
         self._blocks: list[HostBlock] = []
+        # Reads go through one reusable buffer: the binding allocates one per call.
+        self._buffer = ctypes.create_string_buffer(SMALL_READ)
+        self._buffer_addr = ctypes.addressof(self._buffer)
 
     # RawMemory ---------------------------------------------------------------------------
 
     def read(self, addr: int, size: int) -> bytes:
-        try:
-            return bytes(self.uc.mem_read(addr, size))
-        except (UcError, OverflowError):
-            raise MemoryFault(addr, size) from None
+        if size > SMALL_READ or addr < 0 or addr + size > 1 << 64:
+            try:
+                return bytes(self.uc.mem_read(addr, size))
+            except (UcError, OverflowError):
+                raise MemoryFault(addr, size) from None
+        if uclib.uc_mem_read(self._uch, addr, self._buffer, size):
+            raise MemoryFault(addr, size)
+        return ctypes.string_at(self._buffer_addr, size)
 
     def write(self, addr: int, data: bytes) -> None:
-        try:
-            self.uc.mem_write(addr, bytes(data))
-        except (UcError, OverflowError):
-            raise MemoryFault(addr, len(data)) from None
+        if addr < 0 or addr + len(data) > 1 << 64:
+            raise MemoryFault(addr, len(data))
+        if uclib.uc_mem_write(self._uch, addr, bytes(data), len(data)):
+            raise MemoryFault(addr, len(data))
 
     # MemoryBackend -----------------------------------------------------------------------
 

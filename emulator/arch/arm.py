@@ -23,6 +23,7 @@ from unicorn import (
     Uc,
 )
 from unicorn import arm_const as A
+from unicorn.unicorn_py3.unicorn import HOOK_INSN_INVALID_CFUNC, HOOK_INTR_CFUNC
 
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
 from emulator.cpu import Trap
@@ -162,16 +163,16 @@ class Arm(Arch):
         uc = cpu.uc
         consecutive = [0, -1]  # [count, pc]: guards against mistaking a faulting insn for YIELD
 
-        def on_interrupt(uc: Uc, intno: int, _data: object) -> None:
+        def on_interrupt(intno: int) -> None:
             if intno == EXCP_SWI:
                 cpu.on_syscall()
                 return
-            pc = int(uc.reg_read(A.UC_ARM_REG_PC))
+            pc = cpu.pc
             kind = {EXCP_UDEF: "illegal", EXCP_BKPT: "breakpoint"}.get(intno, "segv")
             cpu.trap = Trap(kind, pc, intno)
             cpu.stop()
 
-        def on_invalid_insn(uc: Uc, _data: object) -> bool:
+        def on_invalid_insn() -> bool:
             # Unicorn raises "invalid instruction" for YIELD with the PC already past it,
             # and for an undefined instruction with the PC on it. A YIELD is a hint: go on.
             pc = int(uc.reg_read(A.UC_ARM_REG_PC))
@@ -194,8 +195,8 @@ class Arm(Arch):
                     return True
             return False
 
-        uc.hook_add(UC_HOOK_INTR, on_interrupt)
-        uc.hook_add(UC_HOOK_INSN_INVALID, on_invalid_insn)
+        cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
+        cpu.add_hook(UC_HOOK_INSN_INVALID, HOOK_INSN_INVALID_CFUNC, on_invalid_insn)
         install_fault_hook(cpu)
 
     def is_thumb(self, cpu: Cpu) -> bool:

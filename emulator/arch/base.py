@@ -159,15 +159,15 @@ def install_fault_hook(cpu: Cpu) -> None:
         UC_MEM_WRITE_PROT,
         UC_MEM_WRITE_UNMAPPED,
     )
+    from unicorn.unicorn_py3.unicorn import HOOK_MEM_INVALID_CFUNC
 
     from emulator.cpu import Fault
 
-    def on_bad_memory(uc: Uc, access: int, address: int, size: int, value: int,
-                      _data: object) -> bool:
+    def on_bad_memory(access: int, address: int, size: int, value: int) -> bool:
         write = access in (UC_MEM_WRITE_UNMAPPED, UC_MEM_WRITE_PROT)
         fetch = access in (UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT)
         mapped = access in (UC_MEM_READ_PROT, UC_MEM_WRITE_PROT, UC_MEM_FETCH_PROT)
         cpu.fault = Fault(address, write, fetch, mapped)
         return False
 
-    cpu.uc.hook_add(UC_HOOK_MEM_INVALID, on_bad_memory)
+    cpu.add_hook(UC_HOOK_MEM_INVALID, HOOK_MEM_INVALID_CFUNC, on_bad_memory)

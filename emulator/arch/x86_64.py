@@ -10,12 +10,14 @@ with RSP 16-byte aligned minus 8, as if the handler had been called.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from typing import TYPE_CHECKING
 
 import capstone
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
 from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_engine
 
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
 from emulator.cpu import Trap
@@ -38,6 +40,7 @@ SIGCONTEXT_GPRS = (X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_
 XMM_REGS = tuple(getattr(X, f"UC_X86_REG_XMM{i}") for i in range(16))
 ST_REGS = tuple(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8))
 
+HOOK_INSN_SYSCALL_CFUNC = ctypes.CFUNCTYPE(None, uc_engine, ctypes.c_void_p)
 UCONTEXT_SIZE = 304  # uc_flags, uc_link, uc_stack (24), uc_mcontext (256), uc_sigmask (8)
 RT_SIGFRAME_SIZE = 8 + UCONTEXT_SIZE + 128
 FXSAVE_SIZE = 512
@@ -106,18 +109,17 @@ class X86_64(Arch):
         return Uc(UC_ARCH_X86, UC_MODE_64)
 
     def install_hooks(self, cpu: Cpu) -> None:
-        uc = cpu.uc
-
-        def on_syscall(uc: Uc, _data: object) -> None:
+        def on_syscall() -> None:
             cpu.on_syscall()
 
-        def on_interrupt(uc: Uc, intno: int, _data: object) -> None:
+        def on_interrupt(intno: int) -> None:
             kind = TRAP_KINDS.get(intno, "segv")
-            cpu.trap = Trap(kind, int(uc.reg_read(X.UC_X86_REG_RIP)), intno)
+            cpu.trap = Trap(kind, cpu.pc, intno)
             cpu.stop()
 
-        uc.hook_add(UC_HOOK_INSN, on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
-        uc.hook_add(UC_HOOK_INTR, on_interrupt)
+        cpu.add_hook(UC_HOOK_INSN, HOOK_INSN_SYSCALL_CFUNC, on_syscall, 1, 0,
+                     X.UC_X86_INS_SYSCALL)
+        cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
         install_fault_hook(cpu)
 
     def resume_address(self, cpu: Cpu) -> int:
