@@ -1,0 +1,3 @@
+module inltest
+
+go 1.19
