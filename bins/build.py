@@ -38,7 +38,7 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work")
+PROGRAMS = ("hello", "work", "stack")
 
 # arch name used in file names -> (GOARCH, GOARM)
 ARCHES: dict[str, tuple[str, str | None]] = {
@@ -137,6 +137,9 @@ def matrix() -> list[Target]:
         for arch in ("amd64", "arm7"):
             targets.append(Target("work", go, arch, "static", False))
     targets.append(Target("work", "1.27", "amd64", "pie", False))
+    for go in ("1.19", "1.27"):
+        for arch in ("amd64", "arm7"):
+            targets.append(Target("stack", go, arch, "static", False))
     return targets
 
 

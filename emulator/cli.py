@@ -232,11 +232,11 @@ def _report_paths(args: argparse.Namespace, paths: object) -> None:
 
 
 def _info(path: str) -> int:
-    from loader.info import describe, format_info
     from rich.console import Console
     from rich.table import Table
 
     from loader.errors import LoaderError
+    from loader.info import describe, format_info
 
     try:
         rows = format_info(describe(path))

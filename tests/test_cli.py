@@ -110,3 +110,54 @@ def test_readme_syscall_table_is_current() -> None:
     result = subprocess.run([sys.executable, "tools/gen_syscall_docs.py", "--check"], cwd=ROOT,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def test_backtrace_on_a_relocated_pie() -> None:
+    result = run("trace", "-k", "-e", "trace=write", "--base", "0x7f0000000000",
+                 "bins/hello-1.27-amd64-pie")
+    assert result.returncode == 0
+    assert "in main.main\n    at hello/main.go:10" in result.stderr
+    assert " 0  0x00007f00" in result.stderr
+
+
+def test_frames_limit() -> None:
+    result = run("trace", "-k", "--frames", "2", "-e", "trace=write",
+                 "bins/hello-1.19-arm7-static-stripped")
+    lines = [ln for ln in result.stderr.splitlines() if " in " in ln and "0x" in ln]
+    assert len(lines) == 2 and "more frames" in result.stderr
+
+
+def test_json_lines(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "events.jsonl"
+    result = run("trace", "--json", "-k", "-f", "-o", str(out), "bins/hello-1.27-arm5-static")
+    assert result.returncode == 0
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    writes = [e for e in events if e["event"] == "syscall" and e["name"] == "write"]
+    assert writes[0]["args"] == ["1", '"hello world\\n"', "12"] and writes[0]["result"] == 12
+    assert any(f["function"] == "main.main" for f in writes[0]["frames"])
+    assert events[-1] == {"event": "exit", "code": 0, "time": events[-1]["time"]}
+
+
+def test_paths_tree_and_folded(tmp_path: Path) -> None:
+    folded = tmp_path / "out.folded"
+    result = run("paths", "--folded", str(folded), "bins/hello-1.27-amd64-static")
+    assert result.returncode == 0 and result.stdout == "hello world\n"
+    assert "write" in result.stderr and "main.main" in result.stderr
+    lines = folded.read_text().splitlines()
+    assert any(line.startswith("runtime.goexit;runtime.main;main.main;fmt.Println")
+               and line.endswith(";write 1") for line in lines)
+
+
+def test_info_go_binary() -> None:
+    result = run("info", "bins/hello-1.27-arm5-static-stripped")
+    assert result.returncode == 0
+    for text in ("ELF32", "GOARM", "go1.27.3", "static", "stripped"):
+        assert text in result.stdout
+
+
+def test_info_refuses_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"\x7fELF\x02")
+    one_line_error(run("info", str(path)), 126)

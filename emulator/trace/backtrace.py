@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 from emulator.unwind import Backtrace, Frame, unwind
 
 if TYPE_CHECKING:
-    from loader.gopclntab import GoSymbols
-
     from emulator.machine import Machine
+    from loader.gopclntab import GoSymbols
 
 
 class _Words:
@@ -45,9 +44,8 @@ class BacktraceSource:
     def symbols(self) -> GoSymbols | None:
         if not self._loaded:
             self._loaded = True
-            from loader.gopclntab import GoSymbols
-
             from loader.errors import LoaderError
+            from loader.gopclntab import GoSymbols
 
             try:
                 symbols = GoSymbols.load(self.machine.info)

@@ -1,0 +1,84 @@
+"""-k backtraces against the Go runtime's own view of the stack.
+
+bins/stack-* make getppid calls from known call chains (plain, inlined, a goroutine, a
+closure, an interface method, deep recursion, a deferred call, a recovered panic) and
+print, just before each, the chain as runtime.CallersFrames reports it. Under
+``elftrace trace -k`` each getppid's stack must contain ``main.probe`` followed by
+exactly those frames: function, file and line.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.golden.cases import ROOT, manifest
+
+STACK_BINS = [f"bins/{row['path']}" for row in manifest() if row["program"] == "stack"]
+FRAME = re.compile(r"^\s*(\d+)  0x([0-9a-f]+) in (\S+)$")
+WHERE = re.compile(r"^    at (.*):(\d+)$")
+
+
+def parse_stacks(trace: str) -> list[list[tuple[str, str, int]]]:
+    stacks: list[list[tuple[str, str, int]]] = []
+    current: list[tuple[str, str, int]] | None = None
+    pending: str | None = None
+    for line in trace.splitlines():
+        if "getppid(" in line:
+            current = []
+            stacks.append(current)
+            continue
+        m = FRAME.match(line)
+        if m and current is not None:
+            pending = m.group(3)
+            continue
+        w = WHERE.match(line)
+        if w and current is not None and pending is not None:
+            current.append((pending, w.group(1), int(w.group(2))))
+            pending = None
+    return stacks
+
+
+def parse_probes(stderr: str) -> list[tuple[str, list[tuple[str, str, int]]]]:
+    probes = []
+    for block in re.findall(r"probe (\w+)\n(.*?)end\n", stderr, re.S):
+        tag, body = block
+        frames = []
+        for line in body.splitlines():
+            func, where = line.rsplit(" ", 1)
+            file, lineno = where.rsplit(":", 1)
+            frames.append((func, file, int(lineno)))
+        probes.append((tag, frames))
+    return probes
+
+
+@pytest.mark.parametrize("binary", STACK_BINS)
+def test_backtraces_match_the_runtime(binary: str, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "trace", "-f", "-k", "-e", "trace=getppid",
+         "-o", str(trace), binary], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "stack ok\n"
+    probes = parse_probes(result.stderr)
+    stacks = parse_stacks(trace.read_text())
+    assert [tag for tag, _ in probes] == ["plain", "inlined", "plain", "closure", "method",
+                                           "deep", "defer", "recover"]
+    assert len(stacks) == len(probes)
+    for (tag, want), got in zip(probes, stacks, strict=True):
+        names = [f for f, _, _ in got]
+        assert "main.probe" in names, (tag, got)
+        below = names.index("main.probe")
+        assert got[0][0].endswith("Syscall6") or "Syscall" in got[0][0], (tag, got[0])
+        mine = got[below + 1:]
+        first_difference = next((i for i, (a, b) in enumerate(zip(mine, want, strict=False))
+                                 if a != b), min(len(mine), len(want)))
+        assert mine == want, (f"{tag}: {len(mine)} frames vs the runtime's {len(want)}; first "
+                              f"difference at {first_difference}: "
+                              f"{mine[first_difference:first_difference + 2]} vs "
+                              f"{want[first_difference:first_difference + 2]}")
