@@ -74,11 +74,52 @@ class _State:
     fp: int = 0
 
 
+# runtime.g starts with stack (lo, hi), stackguard0, stackguard1, _panic, _defer, m, then
+# sched (a gobuf: sp, pc, g, ctxt, ret, lr, bp): offsets the runtime's assembly relies on,
+# unchanged since Go 1.5 (runtime/runtime2.go). runtime.m starts with g0.
+G_M_WORDS = 6
+G_SCHED_WORDS = 7
+GOBUF_SP, GOBUF_PC, GOBUF_LR = 0, 1, 5
+M_SCAN_WORDS = 256
+
+
+def goroutine_sched(memory: WordReader, symbols: GoSymbols, g: int, ptr: int,
+                    cache: dict[str, int]) -> tuple[int, int, int] | None:
+    """On g0 inside runtime.systemstack: the (sp, pc, lr) the goroutine saved in
+    ``g.m.curg.sched`` before switching. m.curg's offset varies between Go versions, so it
+    is found as the word of m pointing to a goroutine whose ``m`` points back to m and
+    whose saved PC is systemstack's switch point; the offset is then remembered."""
+    m = memory.read_word(g + G_M_WORDS * ptr)
+    if not m or memory.read_word(m) != g:  # not on g0
+        return None
+    offsets = [cache["curg"]] if "curg" in cache else range(1, M_SCAN_WORDS)
+    for word in offsets:
+        curg = memory.read_word(m + word * ptr)
+        if not curg or curg == g or memory.read_word(curg + G_M_WORDS * ptr) != m:
+            continue
+        sched = curg + G_SCHED_WORDS * ptr
+        sp = memory.read_word(sched + GOBUF_SP * ptr)
+        pc = memory.read_word(sched + GOBUF_PC * ptr)
+        if not sp or not pc:
+            continue
+        func = symbols.func_for_pc(pc)
+        if func is None or func.func_id != FuncID.SYSTEMSTACK_SWITCH:
+            continue
+        cache["curg"] = word
+        lr = memory.read_word(sched + GOBUF_LR * ptr) or 0
+        return sp, pc, lr
+    return None
+
+
 def unwind(symbols: GoSymbols, params: UnwindParams, memory: WordReader, *, pc: int, sp: int,
-           lr: int = 0, limit: int = MAX_FRAMES, symbolize_pc: int | None = None) -> Backtrace:
+           lr: int = 0, limit: int = MAX_FRAMES, symbolize_pc: int | None = None,
+           g: int | None = None, cache: dict[str, int] | None = None) -> Backtrace:
     """Walk the Go stack from registers (pc, sp, lr). ``symbolize_pc``: the address to look
     file:line up at for the innermost frame when it differs from ``pc`` (the syscall
-    instruction itself, when ``pc`` is the instruction after it)."""
+    instruction itself, when ``pc`` is the instruction after it). ``g``: the current
+    goroutine pointer (the g register), to follow runtime.systemstack back onto the
+    goroutine's stack as the runtime's traceback does."""
+    cache = cache if cache is not None else {}
     frames: list[Frame] = []
     state = _State(pc, sp, lr if params.uses_lr else 0)
     innermost = True
@@ -106,6 +147,24 @@ def unwind(symbols: GoSymbols, params: UnwindParams, memory: WordReader, *, pc: 
             callee = FuncID(func_id) if func_id in FUNC_IDS else FuncID.NORMAL
         if func.flag & FuncFlag.TOPFRAME:
             return Backtrace(tuple(frames[:limit]))
+        if (func.func_id == FuncID.SYSTEMSTACK and not innermost and g
+                and not (params.uses_lr and symbols.pcsp(func, state.pc) == 0)):
+            switched = goroutine_sched(memory, symbols, g, ptr, cache)
+            if switched is not None:
+                # Continue with systemstack's frame on the goroutine stack (traceback.go:
+                # "gp = gp.m.curg; frame.sp = gp.sched.sp").
+                state.sp = switched[0]
+                state.fp = 0
+                g = None
+                innermost = False
+                state.fp = state.sp + symbols.pcsp(func, state.pc) + (0 if params.uses_lr
+                                                                       else ptr)
+                value = memory.read_word(state.sp if params.uses_lr else state.fp - ptr)
+                if value is None:
+                    return Backtrace(tuple(frames), "unreadable goroutine stack")
+                state = _State(value, state.fp, 0)
+                trapped = False
+                continue
         if func.flag & FuncFlag.SPWRITE and not innermost:
             reason = ("stack switch" if func.func_id in STACK_SWITCHES
                       else "function writes SP")

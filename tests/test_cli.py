@@ -3,6 +3,7 @@ Python traceback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,17 @@ def test_info_refuses_garbage(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"\x7fELF\x02")
     one_line_error(run("info", str(path)), 126)
+
+
+def test_backtrace_of_a_c_program(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed: no C program to trace")
+    src = tmp_path / "c.c"
+    src.write_text('#include <unistd.h>\nint main(void){return write(1, "hi\\n", 3) != 3;}\n')
+    exe = tmp_path / "c"
+    subprocess.run(["gcc", "-static", "-O0", "-g", str(src), "-o", str(exe)], check=True)
+    result = run("trace", "-k", "-e", "trace=write", str(exe))
+    assert result.returncode == 0 and result.stdout == "hi\n"
+    assert re.search(r" 0  0x[0-9a-f]{16} in \w*write\w*\+0x[0-9a-f]+", result.stderr)

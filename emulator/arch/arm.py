@@ -228,6 +228,9 @@ class Arm(Arch):
     def get_tls(self, cpu: Cpu) -> int:
         return cpu.reg(A.UC_ARM_REG_C13_C0_3)
 
+    def go_g_address(self, cpu: Cpu) -> tuple[str, int]:
+        return ("reg", cpu.reg(A.UC_ARM_REG_R10))  # R10 is Go's g register on ARM
+
     def auxv_extras(self) -> list[tuple[int, int | bytes]]:
         from loader.stack import AT
 

@@ -120,6 +120,10 @@ class Arch(ABC):
             regs[self.sp_reg] = stack
         return regs
 
+    def go_g_address(self, cpu: Cpu) -> tuple[str, int]:
+        """Where the Go runtime keeps the current g: ("reg", value) or ("mem", address)."""
+        return ("reg", 0)
+
     # Process set-up ----------------------------------------------------------------------
 
     @abstractmethod

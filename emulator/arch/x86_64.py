@@ -138,6 +138,11 @@ class X86_64(Arch):
     def get_tls(self, cpu: Cpu) -> int:
         return cpu.reg(X.UC_X86_REG_FS_BASE)
 
+    def go_g_address(self, cpu: Cpu) -> tuple[str, int]:
+        # linux/amd64 keeps g in the thread-local slot at -8 from the FS base
+        # (runtime.tlsg; R14 holds it only inside ABIInternal code).
+        return ("mem", cpu.reg(X.UC_X86_REG_FS_BASE) - 8)
+
     def auxv_extras(self) -> list[tuple[int, int | bytes]]:
         from loader.stack import AT
 

@@ -14,6 +14,7 @@ from emulator.unwind import Backtrace, Frame, unwind
 
 if TYPE_CHECKING:
     from emulator.machine import Machine
+    from loader.elfsym import DwarfLines, ElfSymbols
     from loader.gopclntab import GoSymbols
 
 
@@ -37,8 +38,10 @@ class BacktraceSource:
         self.limit = limit
         self._symbols: GoSymbols | None = None
         self._loaded = False
-        self._elf_symbols: object | None = None
+        self._elf_symbols: ElfSymbols | None = None
+        self._dwarf_lines: DwarfLines | None = None
         self._words = _Words(machine)
+        self._cache: dict[str, int] = {}
 
     @property
     def symbols(self) -> GoSymbols | None:
@@ -75,30 +78,28 @@ class BacktraceSource:
         lr = m.cpu.reg(m.arch.lr_reg) if m.arch.lr_reg is not None else 0
         symbols = self.symbols
         if symbols is not None:
+            kind, value = m.arch.go_g_address(m.cpu)
+            g = value if kind == "reg" else self._words.read_word(value)
             return unwind(symbols, m.arch.unwind, self._words, pc=pc, sp=sp, lr=lr,
-                          limit=self.limit, symbolize_pc=symbolize_pc)
+                          limit=self.limit, symbolize_pc=symbolize_pc, g=g,
+                          cache=self._cache)
         return self._elf_frame(pc, sp, symbolize_pc)
 
     def _elf_frame(self, pc: int, sp: int, symbolize_pc: int) -> Backtrace:
-        try:
-            from loader import elfsym
-        except ImportError:  # pragma: no cover - part of the package
-            return Backtrace((), "no symbols")
+        from loader.elfsym import DwarfLines, ElfSymbols
+
         m = self.machine
         if self._elf_symbols is None:
-            self._elf_symbols = elfsym.ElfSymbols.load(m.info, bias=m.image.bias)
-        table = self._elf_symbols
-        found = table.lookup(pc) if table is not None else None  # type: ignore[attr-defined]
+            self._elf_symbols = ElfSymbols.load(m.info, bias=m.image.bias)
+            self._dwarf_lines = DwarfLines.load(m.info, bias=m.image.bias)
+        found = self._elf_symbols.lookup(pc)
         if found is None:
             return Backtrace((Frame(pc, sp, "??", "", 0, pc),), "no symbol for this address")
         name, offset = found
-        file, line = "", 0
-        lines = table.lines if table is not None else None  # type: ignore[attr-defined]
-        if lines is not None:
-            where = lines.lookup(symbolize_pc)
-            if where is not None:
-                file, line = where
-        frame = Frame(pc, sp, name, file, line, pc - offset)
+        where = self._dwarf_lines.lookup(symbolize_pc) if self._dwarf_lines else None
+        file, line = where if where is not None else ("", 0)
+        label = f"{name}+{offset:#x}" if offset else name  # as strace -k names C frames
+        frame = Frame(pc, sp, label, file, line, pc - offset)
         return Backtrace((frame,), "no unwind information for non-Go code")
 
 

@@ -82,3 +82,28 @@ def test_backtraces_match_the_runtime(binary: str, tmp_path: Path) -> None:
                               f"difference at {first_difference}: "
                               f"{mine[first_difference:first_difference + 2]} vs "
                               f"{want[first_difference:first_difference + 2]}")
+
+
+@pytest.mark.parametrize("binary", ["bins/work-1.27-arm7-static", "bins/work-1.19-amd64-static",
+                                    "bins/work-1.27-amd64-pie"])
+def test_backtrace_through_systemstack_and_a_signal_frame(binary: str, tmp_path: Path) -> None:
+    """The panic message is written from the system stack, below sigpanic's injected
+    call: -k must follow systemstack back to the goroutine and sigpanic back to the
+    faulting function, at the line Go's own panic traceback names."""
+    trace = tmp_path / "trace"
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "trace", "-k", "-e", "trace=write", "-o", str(trace),
+         binary, "nilpanic"], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False)
+    assert result.returncode == 2
+    # Go's traceback: "main.readVal(...)\n\tworkload/main.go:297 +0x4".
+    go_line = re.search(r"main\.readVal\(.*\)\n\t(\S+):(\d+)", result.stderr)
+    assert go_line is not None, result.stderr
+    text = trace.read_text()
+    first = text[text.index('write(2, "panic: "'):]
+    frames = re.findall(r"in (\S+)\n    at (\S+):(\d+)", first.split("\nwrite(", 1)[0])
+    names = [name for name, _, _ in frames]
+    assert "runtime.systemstack" in names and "runtime.sigpanic" in names
+    after = names.index("runtime.sigpanic") + 1
+    assert frames[after] == ("main.readVal", go_line.group(1), go_line.group(2))
+    assert "main.main" in names[after:] and names[-1] == "runtime.goexit"
