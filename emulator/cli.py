@@ -35,6 +35,32 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """A byte count with an optional K/M/G/T suffix (powers of 1024); 0 means no limit."""
+    body = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = body[-1:] if body[-1:] in _SIZE_UNITS else ""
+    try:
+        value = float(body[: len(body) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 512M, 2G)") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    return int(value * _SIZE_UNITS[unit])
+
+
 def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", type=_int, metavar="ADDR",
                    help="map a position-independent (ET_DYN) image at ADDR instead of Linux's "
@@ -44,6 +70,14 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-U", dest="unset_env", action="append", default=[], metavar="VAR",
                    help="remove an environment variable for the guest (repeatable)")
     p.add_argument("--argv0", metavar="NAME", help="argv[0] for the guest (default: BINARY)")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="kill the guest with SIGKILL after SECONDS of wall-clock time")
+    p.add_argument("--max-memory", type=_size, metavar="SIZE",
+                   help="refuse (ENOMEM) guest mappings beyond SIZE bytes of accessible "
+                        "memory, e.g. 512M (default: the host's RAM plus swap; 0: no limit)")
+    p.add_argument("--max-threads", type=_int, metavar="N",
+                   help="refuse (EAGAIN) creating more than N guest threads (default: "
+                        "RLIMIT_NPROC, at most 10000)")
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -138,7 +172,12 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     bus = EventBus()
-    options = RunOptions(base=args.base, env=env)
+    options = RunOptions(base=args.base, env=env, timeout=args.timeout,
+                         max_memory=_memory_limit(args.max_memory))
+    if args.max_threads is not None:
+        if args.max_threads < 1:
+            parser.error("--max-threads must be at least 1")
+        options.kernel.max_threads = args.max_threads
     guest_argv = [args.argv0 or args.binary, *args.args]
     trace_out: TextIO | None = None
     killed: list[GuestKilled] = []
@@ -165,8 +204,11 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if trace_out is not None:
             _close_tracer(args, trace_out)
     code = exit_code_of(status)
+    _memory_note(machine)
     if paths is not None:
         _report_paths(args, paths)
+    if machine.limit_reached is not None:
+        return fail(f"{args.binary}: {machine.limit_reached} reached: killed with SIGKILL", code)
     if status & 0x7F:
         signo = status & 0x7F
         where = f" at pc {killed[0].pc:#x}" if killed else ""
@@ -177,6 +219,27 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for line in crash.lines:
             print(line, file=sys.stderr)
     return code
+
+
+def _memory_limit(requested: int | None) -> int | None:
+    from emulator import host
+
+    if requested is None:
+        return host.memory_bytes()
+    return requested or None
+
+
+def _memory_note(machine: object) -> None:
+    """Say so when the memory limit refused something: it may be why the guest failed."""
+    from emulator.machine import Machine
+    from syscalls.kernel.vm import format_size
+
+    assert isinstance(machine, Machine)
+    vm = machine.process.vm
+    if vm.limit_refusals and vm.commit_limit is not None:
+        times = "once" if vm.limit_refusals == 1 else f"{vm.limit_refusals} times"
+        print(f"elftrace: the memory limit ({format_size(vm.commit_limit)}, --max-memory) "
+              f"refused a mapping with ENOMEM {times}", file=sys.stderr, flush=True)
 
 
 class _CrashReport:

@@ -26,3 +26,18 @@ def cpumask_bytes() -> int:
     except (OSError, AttributeError):
         return 0
     return result if result > 0 else 0
+
+
+def memory_bytes() -> int | None:
+    """RAM plus swap: what Linux's heuristic overcommit lets one allocation reach, and the
+    default bound on the guest's accessible memory."""
+    total = 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                name, _, rest = line.partition(":")
+                if name in ("MemTotal", "SwapTotal"):
+                    total += int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return total or None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from emulator.events import (
 from emulator.hostsignals import FORWARDED, HostSignals
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
-from loader.elf import ElfInfo, ElfType, read_elf
+from loader.elf import PT, ElfInfo, ElfType, read_elf
 from loader.image import PAGE_SIZE, LoadedImage, load_image, max_alignment
 from loader.stack import AT, AuxValue, build_initial_stack
 from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, SA_NODEFER, SA_RESETHAND, SA_RESTART
@@ -64,7 +65,7 @@ from syscalls.kernel.signals import (
     default_action,
 )
 from syscalls.kernel.task import PendingSyscall, Process, Task, TaskState
-from syscalls.kernel.vm import PROT_READ, PROT_WRITE, AddressSpace
+from syscalls.kernel.vm import PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace
 from syscalls.kernel.wait import WakeReason
 from syscalls.spec import Restart
 from syscalls.table import table_for
@@ -85,6 +86,10 @@ class RunOptions:
     argv0: str | None = None
     quantum: float = DEFAULT_QUANTUM
     kernel: KernelOptions = field(default_factory=KernelOptions)
+    timeout: float | None = None
+    max_memory: int | None = None
+    """At most this many bytes of accessible guest memory; more is refused with ENOMEM."""
+    """Wall-clock seconds after which the guest is killed with SIGKILL (None: no limit)."""
 
 
 class MachineCpuServices:
@@ -134,7 +139,7 @@ class Machine:
             self.info, base=self._base(), dyn_base=arch.layout.dyn_base,
             address_limit=arch.layout.task_size)
         self.cpu = Cpu(arch)
-        self.memory = UnicornMemory(self.cpu.uc)
+        self.memory = UnicornMemory(self.cpu.uc, arch.layout.task_size.bit_length())
         self.mem = GuestMemory(self.memory, arch.word_size)
         self.clock = Clock()
         if not self.options.kernel.cpumask_bytes and not self.options.kernel.deterministic:
@@ -154,6 +159,8 @@ class Machine:
         self.cpu.on_syscall = self.dispatcher.on_syscall
         self.process = self._build_process(path, argv)
         self.exit_status: int | None = None
+        self.limit_reached: str | None = None
+        """Which of elftrace's limits ended the run (``--timeout``), if one did."""
 
     # Set-up ------------------------------------------------------------------------------
 
@@ -193,7 +200,12 @@ class Machine:
         self.kernel.attach_process(process)
         arch.map_special_pages(vm, self.mem)
         stack_low = layout.stack_top - layout.stack_size
-        vm.map_fixed(stack_low, layout.stack_size, PROT_READ | PROT_WRITE, name="[stack]")
+        gnu_stack = self.info.first(PT.GNU_STACK)
+        stack_prot = PROT_READ | PROT_WRITE
+        if arch.stack_is_executable(gnu_stack.flags if gnu_stack is not None else None):
+            stack_prot |= PROT_EXEC
+        vm.map_fixed(stack_low, layout.stack_size, stack_prot, name="[stack]")
+        vm.commit_limit = self.options.max_memory
         auxv = self._auxv(path)
         stack = build_initial_stack(top=layout.stack_top, word_size=arch.word_size,
                                     argv=argv_bytes, envp=envp, auxv=auxv,
@@ -265,11 +277,14 @@ class Machine:
         sched.wakeup_fd = host.read_fd
         sched.external_wakeup = self._expects_host_signals
         self.timer.start()
+        deadline = self._start_deadline()
         try:
             with host.installed():
                 self._loop()
         finally:
             self.timer.stop()
+            if deadline is not None:
+                deadline.cancel()
         status = self.process.exit_status
         assert status is not None
         self.exit_status = status
@@ -283,6 +298,29 @@ class Machine:
         # by this signal is retried (PEP 475) and must find the pipe still readable.
         self.host_signal_arrived = True
         self.timer.signal_handled()
+
+    def _start_deadline(self) -> threading.Timer | None:
+        timeout = self.options.timeout
+        if timeout is None:
+            return None
+        deadline = threading.Timer(timeout, self._time_up, args=(f"--timeout {timeout:g}s",))
+        deadline.daemon = True
+        deadline.start()
+        return deadline
+
+    def _time_up(self, limit: str) -> None:
+        """On the deadline thread: end the slice and wake an idle loop; the loop kills."""
+        self.limit_reached = limit
+        self.timer.stopper.request_stop()
+        with contextlib.suppress(OSError):
+            os.write(self.host_signals.write_fd, b"\0")
+
+    def _end_by_limit(self) -> bool:
+        """Kill the guest with SIGKILL, as a supervisor enforcing a limit would."""
+        if self.limit_reached is None:
+            return False
+        self.kernel.kill_group(Sig.SIGKILL)
+        return True
 
     def _expects_host_signals(self) -> bool:
         """A guest waiting for nothing but a signal it handles is not deadlocked."""
@@ -298,6 +336,8 @@ class Machine:
         task: Task | None = self.current
         rotate = False
         while not self._finished():
+            if self._end_by_limit():
+                return
             if self.host_signal_arrived:
                 self.host_signal_arrived = False
                 self.host_signals.drain()
@@ -308,6 +348,8 @@ class Machine:
                 task = sched.next()
                 while task is None:
                     sched.idle()
+                    if self._end_by_limit():
+                        return
                     task = sched.next()
                 rotate = False
             self._switch_to(task)

@@ -4,19 +4,31 @@
 and the ``MemoryBackend`` an :class:`~syscalls.kernel.vm.AddressSpace` keeps in step
 with its VMAs. Linux's PROT_* bits and Unicorn's UC_PROT_* bits have the same values.
 
-Guest pages live in anonymous host mappings elftrace owns, given to Unicorn with
-``mem_map_ptr``. Two reasons: Unicorn copies a whole region it allocated itself when
-a munmap or mprotect splits it (uc.c: split_region/copy_region), which for Go's
-64 MiB arenas costs tens of milliseconds and touches every page; preallocated regions
-are split without copying. And MADV_DONTNEED becomes a host madvise on the same pages:
-instant, and the host memory is really returned.
+Guest pages live in host memory elftrace owns, given to Unicorn with ``mem_map_ptr``:
+the guest address space is cut into large aligned *windows*, and each window the
+guest uses is one anonymous host mapping (MAP_NORESERVE, so untouched pages cost
+nothing) in which guest address ``a`` lives at ``window + (a - window_start)``. Why:
+
+- Unicorn copies a region it allocated itself when a munmap or mprotect splits it
+  (uc.c: split_region/copy_region), which for Go's 64 MiB arenas costs tens of
+  milliseconds; regions over our own memory split without copying.
+- MADV_DONTNEED becomes a host madvise on the same pages: instant, and the memory is
+  really returned.
+- Every map, unmap and protect costs time that grows faster than linearly with the
+  number of Unicorn regions (QEMU rebuilds its flat view of memory each time), so a
+  program making thousands of mappings would crawl. Inside a window, neighbouring
+  regions with the same protection have contiguous host memory and are joined into
+  one region while the result is small (Unicorn's unmap flushes its TLB page by page,
+  so re-creating a large region is itself slow). Past ``MAX_REGIONS`` regions, a new
+  mapping fails with ENOMEM, as the kernel's ``vm.max_map_count`` makes it fail.
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import mmap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from unicorn import Uc, UcError
 from unicorn.unicorn_py3.unicorn import uclib
@@ -24,37 +36,27 @@ from unicorn.unicorn_py3.unicorn import uclib
 from syscalls.kernel.memory import MemoryFault
 
 MAP_NORESERVE = 0x4000
+MAX_REGIONS = 2048
+"""Unicorn regions a guest may have; each map costs more the more there are."""
+MERGE_LIMIT = 2 << 20
+"""Neighbouring regions are joined while the joined region is at most this large."""
 
 
 @dataclass(eq=False)
-class HostBlock:
-    """One host mapping backing the guest range [start, start + size)."""
+class Window:
+    """The host mapping behind guest addresses [start, start + size)."""
 
     start: int
     size: int
     buffer: mmap.mmap
-    anchor: ctypes.Array[ctypes.c_char] | None
-    live: list[tuple[int, int]] = field(init=False)
-    """Guest ranges of this block still mapped; the block is released when none is."""
-
-    def __post_init__(self) -> None:
-        self.live = [(self.start, self.end)]
-
-    def cut(self, lo: int, hi: int) -> None:
-        kept = []
-        for a, b in self.live:
-            if b <= lo or a >= hi:
-                kept.append((a, b))
-                continue
-            if a < lo:
-                kept.append((a, lo))
-            if b > hi:
-                kept.append((hi, b))
-        self.live = kept
+    anchor: ctypes.c_char | None
+    live: int = 0
+    """Bytes of the window mapped in Unicorn; the window is released when none are."""
 
     @property
-    def end(self) -> int:
-        return self.start + self.size
+    def host(self) -> int:
+        assert self.anchor is not None
+        return ctypes.addressof(self.anchor)
 
     def release(self) -> None:
         self.anchor = None  # the ctypes view must go before the mmap can close
@@ -65,10 +67,12 @@ SMALL_READ = 1 << 16
 
 
 class UnicornMemory:
-    def __init__(self, uc: Uc) -> None:
+    def __init__(self, uc: Uc, address_bits: int = 64) -> None:
         self.uc = uc
         self._uch = uc._uch
-        self._blocks: list[HostBlock] = []
+        self.window_size = 1 << min(address_bits, 40)
+        self._windows: dict[int, Window] = {}
+        self._regions = RegionMap()
         # Reads go through one reusable buffer: the binding allocates one per call.
         self._buffer = ctypes.create_string_buffer(SMALL_READ)
         self._buffer_addr = ctypes.addressof(self._buffer)
@@ -94,42 +98,144 @@ class UnicornMemory:
     # MemoryBackend -----------------------------------------------------------------------
 
     def map(self, start: int, size: int, prot: int) -> None:
-        buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE,
-                           prot=mmap.PROT_READ | mmap.PROT_WRITE)
-        anchor = (ctypes.c_char * size).from_buffer(buffer)
-        self.uc.mem_map_ptr(start, size, prot & 7, ctypes.addressof(anchor))
-        self._blocks.append(HostBlock(start, size, buffer, anchor))
+        """Map fresh zeroed pages; MemoryError if the host cannot provide the address space."""
+        if len(self._regions) >= MAX_REGIONS:
+            raise MemoryError(f"the guest has {MAX_REGIONS} mappings, elftrace's limit")
+        for window, lo, hi in self._pieces(start, start + size, create=True):
+            try:
+                self.uc.mem_map_ptr(lo, hi - lo, prot & 7, window.host + lo - window.start)
+            except UcError:
+                self.unmap(start, lo - start)
+                raise MemoryError(f"cannot map {hi - lo:#x} bytes at {lo:#x}") from None
+            window.live += hi - lo
+            self._regions.add(lo, hi, prot & 7)
+        self._coalesce(start, start + size)
 
     def unmap(self, start: int, size: int) -> None:
+        if size <= 0:
+            return
         self.uc.mem_unmap(start, size)
-        for block, lo, hi in self._overlaps(start, start + size):
-            block.cut(lo, hi)
-            if not block.live:
-                self._drop(block)
+        self._regions.remove(start, start + size)
+        for window, lo, hi in self._pieces(start, start + size, create=False):
+            window.live -= hi - lo
+            if window.live <= 0:
+                del self._windows[window.start]
+                window.release()
             else:
-                block.buffer.madvise(mmap.MADV_DONTNEED, lo - block.start, hi - lo)
+                window.buffer.madvise(mmap.MADV_DONTNEED, lo - window.start, hi - lo)
 
     def protect(self, start: int, size: int, prot: int) -> None:
         self.uc.mem_protect(start, size, prot & 7)
+        for lo, hi, _ in self._regions.remove(start, start + size):
+            self._regions.add(lo, hi, prot & 7)
+        self._coalesce(start, start + size)
 
     def discard(self, start: int, size: int) -> None:
         """MADV_DONTNEED: the range reads back as zeros and its host pages are freed."""
-        for block, lo, hi in self._overlaps(start, start + size):
-            block.buffer.madvise(mmap.MADV_DONTNEED, lo - block.start, hi - lo)
+        for window, lo, hi in self._pieces(start, start + size, create=False):
+            window.buffer.madvise(mmap.MADV_DONTNEED, lo - window.start, hi - lo)
 
-    def _overlaps(self, start: int, end: int) -> list[tuple[HostBlock, int, int]]:
-        """Live parts of blocks within [start, end). Blocks may nest (a new mapping over an
-        unmapped part of an old one); there are few, and this runs only on munmap/madvise."""
+    @property
+    def region_count(self) -> int:
+        return len(self._regions)
+
+    def _pieces(self, start: int, end: int, *, create: bool) -> list[tuple[Window, int, int]]:
+        """[start, end) cut at window boundaries, with each piece's window."""
         out = []
-        for block in self._blocks:
-            if block.start >= end or block.end <= start:
-                continue
-            for a, b in block.live:
-                lo, hi = max(start, a), min(end, b)
-                if lo < hi:
-                    out.append((block, lo, hi))
+        pos = start
+        while pos < end:
+            base = pos & ~(self.window_size - 1)
+            hi = min(end, base + self.window_size)
+            window = self._windows.get(base)
+            if window is None and create:
+                window = self._open_window(base)
+            if window is not None:
+                out.append((window, pos, hi))
+            pos = hi
         return out
 
-    def _drop(self, block: HostBlock) -> None:
-        self._blocks.remove(block)
-        block.release()
+    def _open_window(self, base: int) -> Window:
+        try:
+            buffer = mmap.mmap(-1, self.window_size,
+                               flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE,
+                               prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError:
+            raise MemoryError(f"the host has no address space left for {base:#x}") from None
+        window = Window(base, self.window_size, buffer, ctypes.c_char.from_buffer(buffer))
+        self._windows[base] = window
+        return window
+
+    def _coalesce(self, start: int, end: int) -> None:
+        """Join the Unicorn regions around [start, end) that share protection and window,
+        while the joined region stays small."""
+        regions = self._regions
+        i = regions.index_of(start)
+        j = regions.index_of(end - 1)
+        if i is None or j is None:
+            return
+        if any(not self._joinable(k, k + 1) for k in range(i, j)):
+            return
+
+        def small(lo: int, hi: int) -> bool:
+            return regions.ends[hi] - regions.starts[lo] <= MERGE_LIMIT
+
+        while i > 0 and self._joinable(i - 1, i) and small(i - 1, j):
+            i -= 1
+        while j + 1 < len(regions) and self._joinable(j, j + 1) and small(i, j + 1):
+            j += 1
+        if i == j or not small(i, j):
+            return
+        lo, hi, prot = regions.starts[i], regions.ends[j], regions.prots[i]
+        window = self._windows[lo & ~(self.window_size - 1)]
+        self.uc.mem_unmap(lo, hi - lo)
+        self.uc.mem_map_ptr(lo, hi - lo, prot, window.host + lo - window.start)
+        regions.remove(lo, hi)
+        regions.add(lo, hi, prot)
+
+    def _joinable(self, i: int, j: int) -> bool:
+        r = self._regions
+        mask = ~(self.window_size - 1)
+        return (r.ends[i] == r.starts[j] and r.prots[i] == r.prots[j]
+                and r.starts[i] & mask == (r.ends[j] - 1) & mask)
+
+
+class RegionMap:
+    """Our copy of Unicorn's region list (its own costs a Python object per region per
+    call): sorted, non-overlapping [start, end) ranges with their protection."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.prots: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def index_of(self, addr: int) -> int | None:
+        i = bisect.bisect_right(self.starts, addr) - 1
+        return i if i >= 0 and self.ends[i] > addr else None
+
+    def add(self, start: int, end: int, prot: int) -> None:
+        i = bisect.bisect_left(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
+        self.prots.insert(i, prot)
+
+    def remove(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """Take [start, end) out, splitting ranges at its edges; return what was there."""
+        i = max(0, bisect.bisect_right(self.starts, start) - 1)
+        removed = []
+        while i < len(self.starts) and self.starts[i] < end:
+            a, b, prot = self.starts[i], self.ends[i], self.prots[i]
+            if b <= start:
+                i += 1
+                continue
+            del self.starts[i], self.ends[i], self.prots[i]
+            removed.append((max(a, start), min(b, end), prot))
+            if a < start:
+                self.add(a, start, prot)
+                i += 1
+            if b > end:
+                self.add(end, b, prot)
+                i += 1
+        return removed

@@ -28,7 +28,6 @@ THREAD_FLAGS = A.CLONE_VM | A.CLONE_THREAD | A.CLONE_SIGHAND
 SUPPORTED = (THREAD_FLAGS | A.CLONE_FS | A.CLONE_FILES | A.CLONE_SYSVSEM | A.CLONE_SETTLS
              | A.CLONE_PARENT_SETTID | A.CLONE_CHILD_CLEARTID | A.CLONE_CHILD_SETTID
              | 0x00400000 | 0x00800000)  # CLONE_DETACHED, CLONE_UNTRACED: ignored by Linux
-MAX_THREADS = 10000
 
 
 def sys_clone(ctx: SyscallContext, flags: int, stack: int, ptid: int, arg4: int,
@@ -43,8 +42,9 @@ def sys_clone(ctx: SyscallContext, flags: int, stack: int, ptid: int, arg4: int,
         raise SyscallError(Errno.ENOSYS, "creating a new process (fork/vfork) is not supported")
     if flags & ~SUPPORTED & ~A.CSIGNAL:
         raise SyscallError(Errno.EINVAL, f"clone flags {flags & ~SUPPORTED:#x} not supported")
-    if len(ctx.process.live_tasks()) >= MAX_THREADS:
-        raise SyscallError(Errno.EAGAIN)
+    if len(ctx.process.live_tasks()) >= ctx.kernel.options.max_threads:
+        raise SyscallError(Errno.EAGAIN,
+                           f"thread limit ({ctx.kernel.options.max_threads}) reached")
     kernel = ctx.kernel
     child = Task(kernel.new_tid(), ctx.process, sigmask=ctx.task.sigmask,
                  comm=ctx.task.comm)

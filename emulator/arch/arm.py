@@ -27,7 +27,7 @@ from unicorn.unicorn_py3.unicorn import HOOK_INSN_INVALID_CFUNC, HOOK_INTR_CFUNC
 
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
 from emulator.cpu import Trap
-from loader.elf import ElfClass, Machine
+from loader.elf import PF_X, ElfClass, Machine
 from syscalls.abi import ARM
 from syscalls.kernel.vm import PROT_EXEC, PROT_READ
 from syscalls.structs import pack_siginfo
@@ -235,6 +235,11 @@ class Arm(Arch):
         from loader.stack import AT
 
         return [(AT.HWCAP, HWCAP), (AT.HWCAP2, 0), (AT.PLATFORM, self.platform)]
+
+    def stack_is_executable(self, gnu_stack_flags: int | None) -> bool:
+        """arch/arm/kernel/elf.c: an image without PT_GNU_STACK (or asking for it) gets an
+        executable stack."""
+        return gnu_stack_flags is None or bool(gnu_stack_flags & PF_X)
 
     def map_special_pages(self, vm: AddressSpace, mem: GuestMemory) -> None:
         page = bytearray(4096)

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from loader.elf import PF_X
 from syscalls.abi import LinuxAbi
 
 if TYPE_CHECKING:
@@ -129,6 +130,11 @@ class Arch(ABC):
     @abstractmethod
     def auxv_extras(self) -> list[tuple[int, int | bytes]]:
         """AT_HWCAP, AT_HWCAP2, AT_PLATFORM and the like."""
+
+    def stack_is_executable(self, gnu_stack_flags: int | None) -> bool:
+        """Whether the initial stack gets PROT_EXEC, from PT_GNU_STACK's flags (None: the
+        header is absent). x86-64 (since Linux 5.8): only when the header asks for it."""
+        return gnu_stack_flags is not None and bool(gnu_stack_flags & PF_X)
 
     def map_special_pages(self, vm: AddressSpace, mem: GuestMemory) -> None:  # noqa: B027
         """Map pages the kernel provides to every process (ARM's kuser helpers); most

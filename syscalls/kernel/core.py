@@ -41,6 +41,21 @@ def _host_cpus() -> int:
         return 1
 
 
+MAX_THREADS = 10000
+"""Threads one guest process may have: each costs a saved CPU context in elftrace."""
+
+
+def _thread_limit() -> int:
+    """MAX_THREADS, or RLIMIT_NPROC when lower. Linux counts every task of the user
+    against RLIMIT_NPROC (and ignores it for root); here it bounds the guest's threads."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
+    if soft == resource.RLIM_INFINITY or os.geteuid() == 0:
+        return MAX_THREADS
+    return max(1, min(MAX_THREADS, soft))
+
+
 def _host_uname() -> tuple[str, str, str]:
     u = os.uname()
     return u.nodename, u.release, u.version
@@ -54,6 +69,7 @@ class KernelOptions:
     release: str = field(default_factory=lambda: _host_uname()[1])
     version: str = field(default_factory=lambda: _host_uname()[2])
     ncpus: int = field(default_factory=_host_cpus)
+    max_threads: int = field(default_factory=_thread_limit)
     cpumask_bytes: int = 0
     """What sched_getaffinity returns (the kernel's cpumask size); 0: one word per 64 CPUs."""
     deterministic: bool = False

@@ -31,6 +31,14 @@ MAP_STACK = 0x20000
 MAP_FIXED_NOREPLACE = 0x100000
 
 
+def format_size(size: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            value = size / (1 << shift)
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
 def page_up(value: int) -> int:
     return (value + PAGE - 1) & ~(PAGE - 1)
 
@@ -74,6 +82,10 @@ class AddressSpace:
         self.brk_start = 0
         self.brk_current = 0
         self.committed_bytes = 0
+        self.commit_limit: int | None = None
+        """At most this many bytes of accessible guest memory (None: no limit)."""
+        self.limit_refusals = 0
+        """How many requests the commit limit refused."""
 
     # Lookup -------------------------------------------------------------------------------
 
@@ -142,17 +154,39 @@ class AddressSpace:
                   device: tuple[int, int] = (0, 0), data: bytes = b"") -> Vma:
         """Map [start, start+size) replacing whatever was there; ``data`` fills its start."""
         end = start + page_up(size)
+        commits = prot != PROT_NONE or bool(data)
+        if commits:
+            replaced = sum(min(end, v.end) - max(start, v.start)
+                           for v in self.overlapping(start, end) if v.committed)
+            self._charge(end - start - replaced)
         self.unmap(start, end - start)
         vma = Vma(start, end, prot, shared, name, offset, inode, device)
         self._insert(vma)
-        if prot != PROT_NONE or data:
-            self._commit(vma)
+        if commits:
+            try:
+                self._commit(vma)
+            except SyscallError:
+                self._remove(vma)
+                raise
             if data:
                 self.backend.write(start, data)
+        if not shared and not inode:
+            self._merge_around(start, end)
+            vma = self.find(start) or vma
         return vma
 
+    def _charge(self, more: int) -> None:
+        """ENOMEM if committing ``more`` bytes would pass the limit (``--max-memory``)."""
+        limit = self.commit_limit
+        if limit is not None and more > 0 and self.committed_bytes + more > limit:
+            self.limit_refusals += 1
+            raise SyscallError(Errno.ENOMEM, f"--max-memory {format_size(limit)} reached")
+
     def _commit(self, vma: Vma) -> None:
-        self.backend.map(vma.start, vma.size, vma.prot)
+        try:
+            self.backend.map(vma.start, vma.size, vma.prot)
+        except MemoryError as exc:
+            raise SyscallError(Errno.ENOMEM, f"host: {exc}") from None
         vma.committed = True
         self.committed_bytes += vma.size
 
@@ -180,6 +214,9 @@ class AddressSpace:
             raise SyscallError(Errno.ENOMEM)
 
     def _protect_covered(self, start: int, end: int, prot: int) -> None:
+        if prot != PROT_NONE:
+            self._charge(sum(min(end, v.end) - max(start, v.start)
+                             for v in self.overlapping(start, end) if not v.committed))
         for vma in self._carve(start, end):
             vma.prot = prot
             if vma.committed:

@@ -131,6 +131,22 @@ X86_PAUSE = bytes.fromhex("b8220000000f05ebf7")
 X86_SPIN = bytes.fromhex("ebfe")  # jmp .
 
 
+def _wait_for_handlers(pid: int, timeout: float = 60.0) -> None:
+    """Until elftrace forwards host signals (its SIGPIPE handler, installed last, shows in
+    SigCgt), so that a slow start on a busy machine is not mistaken for a lost signal."""
+    signo = 13
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("SigCgt:") and int(line.split()[1], 16) >> (signo - 1) & 1:
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"elftrace never installed a handler for signal {signo}")
+
+
 @pytest.mark.parametrize("code,signo", [(X86_PAUSE, 15), (X86_SPIN, 2)])
 def test_host_signal_reaches_the_guest(exe, code: bytes, signo: int) -> None:  # type: ignore[no-untyped-def]
     """A signal sent to elftrace is the guest's: here its default action kills it, even
@@ -142,7 +158,8 @@ def test_host_signal_reaches_the_guest(exe, code: bytes, signo: int) -> None:  #
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "run", exe(code)], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True,
                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    time.sleep(1.5)
+    _wait_for_handlers(proc.pid)
+    time.sleep(0.2)
     os.kill(proc.pid, signo)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signo, err
