@@ -140,6 +140,11 @@ def matrix() -> list[Target]:
     for go in ("1.19", "1.27"):
         for arch in ("amd64", "arm7"):
             targets.append(Target("stack", go, arch, "static", False))
+    # The backtrace oracle also as PIE and stripped (-s -w), on both Go versions.
+    targets += [Target("stack", "1.19", "amd64", "pie", False),
+                Target("stack", "1.27", "amd64", "pie", True),
+                Target("stack", "1.19", "arm7", "static", True),
+                Target("stack", "1.27", "arm7", "static", True)]
     return targets
 
 

@@ -60,12 +60,12 @@ class BacktraceSource:
         return self._symbols
 
     def at_syscall(self) -> Backtrace:
-        """In the syscall hook: frame 0 resumes after the syscall instruction; its line is
-        the syscall's own."""
+        """In the syscall hook: frame 0 is the syscall instruction itself, as a debugger
+        stopped there shows it (the stack pointer is the same before and after it)."""
         m = self.machine
         resume = m.cpu.pc + m.arch.hook_pc_lag
         insn = resume - m.arch.syscall_insn_size(m.cpu)
-        return self._walk(resume, insn)
+        return self._walk(insn, insn)
 
     def at_fault(self) -> Backtrace:
         """After a fault: frame 0 is the faulting instruction."""

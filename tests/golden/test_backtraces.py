@@ -107,3 +107,44 @@ def test_backtrace_through_systemstack_and_a_signal_frame(binary: str, tmp_path:
     after = names.index("runtime.sigpanic") + 1
     assert frames[after] == ("main.readVal", go_line.group(1), go_line.group(2))
     assert "main.main" in names[after:] and names[-1] == "runtime.goexit"
+
+
+DELVE = ROOT / "tests" / "data" / "delve"
+
+
+def _delve_frames(text: str) -> list[tuple[int, str, str, int]]:
+    frames: list[tuple[int, str, str, int]] = []
+    pending: tuple[int, str] | None = None
+    for line in text.splitlines():
+        m = FRAME.match(line)
+        if m:
+            pending = (int(m.group(2), 16), m.group(3))
+            continue
+        w = WHERE.match(line)
+        if w and pending is not None:
+            frames.append((*pending, w.group(1), int(w.group(2))))
+            pending = None
+    return frames
+
+
+@pytest.mark.parametrize("golden", sorted(DELVE.glob("*.write.txt")), ids=lambda p: p.name)
+def test_write_backtrace_matches_delve(golden: Path, tmp_path: Path) -> None:
+    """At hello world's write, -k shows what delve's ``stack`` shows stopped at the
+    SYSCALL instruction (recorded by tests/tools/record_delve.py): the same functions,
+    files and lines, and the same PCs up to the PIE's load bias (delve's run was
+    randomised)."""
+    want = _delve_frames(golden.read_text())
+    assert want and want[-1][1] == "runtime.goexit"
+    binary = "bins/" + golden.name.removesuffix(".write.txt")
+    trace = tmp_path / "trace"
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "trace", "-k", "-e", "trace=write", "-o",
+         str(trace), binary], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False)
+    assert result.returncode == 0, result.stderr
+    text = trace.read_text()
+    got = _delve_frames(text[text.index("write(1, \"hello world"):])
+    assert [f[1:] for f in got] == [f[1:] for f in want]
+    bias = want[0][0] - got[0][0]
+    assert bias % 4096 == 0
+    assert [pc + bias for pc, *_ in got] == [pc for pc, *_ in want]
