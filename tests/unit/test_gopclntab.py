@@ -27,7 +27,6 @@ import re
 import shutil
 import struct
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -757,20 +756,16 @@ def test_go126_table_needs_text_start() -> None:
 
 # Performance ------------------------------------------------------------------------------
 
-def test_load_and_resolve_1000_pcs_quickly() -> None:
+def test_load_and_resolve_1000_random_pcs() -> None:
+    """Every PC in the text resolves (speed is measured by bench/, never asserted here)."""
     data = (BINS / "hello-1.27-amd64-static").read_bytes()
     rng = random.Random(7)
-    best = 1e9
-    for _ in range(3):
-        start = time.perf_counter()
-        syms = GoSymbols.load(parse_elf(data, "hello"))  # a fresh ElfInfo: nothing cached
-        assert syms is not None
-        lo, hi = syms.text_start, syms.func(syms.nfunc - 1).end
-        for _ in range(1000):
-            pc = rng.randrange(lo, hi)
-            f = syms.func_for_pc(pc)
-            assert f is not None
-            syms.file_line(f, pc)
-            syms.pcsp(f, pc)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.2, f"{best:.3f} s"
+    syms = GoSymbols.load(parse_elf(data, "hello"))  # a fresh ElfInfo: nothing cached
+    assert syms is not None
+    lo, hi = syms.text_start, syms.func(syms.nfunc - 1).end
+    for _ in range(1000):
+        pc = rng.randrange(lo, hi)
+        f = syms.func_for_pc(pc)
+        assert f is not None
+        syms.file_line(f, pc)
+        syms.pcsp(f, pc)
