@@ -13,6 +13,7 @@ from functools import cache
 
 from syscalls import (
     arch_arm,
+    arch_i386,
     arch_x86_64,
     fs,
     futex,
@@ -23,8 +24,10 @@ from syscalls import (
     thread,
     time,
 )
-from syscalls.abi import ARM, X86_64, LinuxAbi
+from syscalls.abi import AARCH64, ARM, I386, X86_64, LinuxAbi
+from syscalls.numbers import aarch64 as aarch64_numbers
 from syscalls.numbers import arm as arm_numbers
+from syscalls.numbers import i386 as i386_numbers
 from syscalls.numbers import x86_64 as x86_64_numbers
 from syscalls.spec import Decoder, SyscallSpec, make_decoder
 
@@ -84,8 +87,12 @@ def table_for(arch: str) -> SyscallTable:
     if arch == "arm":
         numbers = {**arm_numbers.NUMBERS, **arm_numbers.ARM_PRIVATE}
         return build(ARM, numbers, (*COMMON_FAMILIES, arch_arm))
+    if arch == "aarch64":
+        return build(AARCH64, aarch64_numbers.NUMBERS, COMMON_FAMILIES)
+    if arch == "i386":
+        return build(I386, i386_numbers.NUMBERS, (*COMMON_FAMILIES, arch_i386))
     raise KeyError(arch)
 
 
 def all_specs() -> dict[str, SyscallSpec]:
-    return _specs((*COMMON_FAMILIES, arch_x86_64, arch_arm))
+    return _specs((*COMMON_FAMILIES, arch_x86_64, arch_arm, arch_i386))
