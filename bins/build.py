@@ -160,6 +160,8 @@ def matrix() -> list[Target]:
         Target("work", "1.27", "arm64", "static", False),
         Target("work", "1.27", "arm64", "pie", True),
         Target("work", "1.27", "386", "static", True),
+        Target("stack", "1.27", "arm64", "static", True),
+        Target("stack", "1.27", "386", "static", True),
     ]
     return targets
 
