@@ -69,11 +69,20 @@ def _specs(families: Iterable[object]) -> dict[str, SyscallSpec]:
     return specs
 
 
-def build(abi: LinuxAbi, numbers: dict[int, str], families: Iterable[object]) -> SyscallTable:
+# i386 numbers that keep an old ABI under a shared name: old_mmap (90) and old_select
+# take a pointer to their arguments, stat/lstat/fstat (106-108) fill the 32-bit struct
+# stat rather than stat64, getrlimit (76) clips to 0x7fffffff, and sigreturn (119)
+# expects the non-rt frame. The shared handlers would be wrong for them: they stay
+# unimplemented (ENOSYS, reported) until they get handlers of their own.
+I386_OLD_ABI = frozenset({76, 82, 90, 106, 107, 108, 119})
+
+
+def build(abi: LinuxAbi, numbers: dict[int, str], families: Iterable[object],
+          unbound: frozenset[int] = frozenset()) -> SyscallTable:
     specs = _specs(families)
     bound: dict[int, BoundSyscall] = {}
     for number, name in numbers.items():
-        s = specs.get(name)
+        s = specs.get(name) if number not in unbound else None
         if s is not None and s.handler is not None:
             bound[number] = BoundSyscall(number, s, make_decoder(s, abi.word_size,
                                                                    abi.align_pairs))
@@ -90,7 +99,7 @@ def table_for(arch: str) -> SyscallTable:
     if arch == "aarch64":
         return build(AARCH64, aarch64_numbers.NUMBERS, COMMON_FAMILIES)
     if arch == "i386":
-        return build(I386, i386_numbers.NUMBERS, (*COMMON_FAMILIES, arch_i386))
+        return build(I386, i386_numbers.NUMBERS, (*COMMON_FAMILIES, arch_i386), I386_OLD_ABI)
     raise KeyError(arch)
 
 

@@ -198,8 +198,23 @@ class I386(Arch):
         return descriptor_base(self.get_tls_entry(cpu, selector >> 3))
 
     def set_tls(self, cpu: Cpu, value: int) -> None:
-        # On i386 clone's CLONE_SETTLS argument is a struct user_desc pointer, not a base.
-        raise NotImplementedError("CLONE_SETTLS is not supported for i386 guests")
+        # clone's CLONE_SETTLS argument on i386 is a struct user_desc pointer, installed
+        # in the new thread's own GDT as set_thread_area would (without allocating a slot).
+        from syscalls.arch_i386 import (
+            GDT_ENTRY_TLS_ENTRIES,
+            GDT_ENTRY_TLS_MIN,
+            USER_DESC_SIZE,
+            UserDesc,
+            descriptor_of,
+        )
+
+        desc = UserDesc.unpack(bytes(cpu.uc.mem_read(value, USER_DESC_SIZE)))
+        if GDT_ENTRY_TLS_MIN <= desc.entry_number < GDT_ENTRY_TLS_MIN + GDT_ENTRY_TLS_ENTRIES:
+            self.set_tls_entry(cpu, desc.entry_number, descriptor_of(desc))
+            # The kernel reloads %gs when the thread first returns to user mode.
+            selector = cpu.reg(X.UC_X86_REG_GS)
+            if selector >> 3 == desc.entry_number:
+                cpu.set_reg(X.UC_X86_REG_GS, selector)
 
     def get_tls(self, cpu: Cpu) -> int:
         return self.gs_base(cpu)
