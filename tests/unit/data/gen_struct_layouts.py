@@ -3,8 +3,9 @@
 The oracle for tests/unit/test_structs.py. One C program is generated, compiled with
 the host ``gcc`` (x86-64), with ``arm-linux-gnueabihf-gcc`` (32-bit ARM EABI,
 linked statically and run under ``qemu-arm``), ``aarch64-linux-gnu-gcc`` (run under
-``qemu-aarch64``) and zig's ``cc -target x86-linux-musl`` (i386, run natively), and its output (``sizeof`` and
-``offsetof`` of each struct and field, as the compiler lays them out for that ABI) is
+``qemu-aarch64``) and zig's ``cc -target x86-linux-musl`` (i386, run natively), and
+its output (``sizeof`` and ``offsetof`` of each struct and field, as the compiler lays
+them out for that ABI) is
 written to struct_layouts.json next to this script, with the compiler versions and
 commands as provenance. The tests read only the JSON, so no compiler is needed to run
 them. Run from the repository root::
