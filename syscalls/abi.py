@@ -341,12 +341,13 @@ AARCH64 = LinuxAbi(
 
 # i386 as an x86-64 kernel runs it (the compat entry): x86's open flag values, 64-bit
 # arguments in unaligned register pairs, struct stat64 with 4-byte-aligned 64-bit
-# members, CONFIG_CLONE_BACKWARDS, and uname's machine as the compat personality sets it.
+# members, CONFIG_CLONE_BACKWARDS. uname says x86_64, as that kernel does for a 32-bit
+# program not started with the PER_LINUX32 personality (linux32/setarch): the oracle.
 I386 = LinuxAbi(
     name="i386",
     word_size=4,
     align_pairs=False,
-    machine="i686",
+    machine="x86_64",
     open_flags=OpenFlags(directory=0o200000, nofollow=0o400000, direct=0o40000,
                          largefile=0o100000),
     stat_layout="stat64-i386",

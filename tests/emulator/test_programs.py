@@ -184,3 +184,16 @@ def test_fault_kills_with_sigsegv_on_aarch64_and_i386(exe, code: bytes, machine:
     result = elftrace("run", exe(code, machine=machine))
     assert result.returncode == 128 + 11
     assert "killed by SIGSEGV" in result.stderr
+
+
+# uname(buf); write(1, buf.machine, 6); exit(0)
+I386_UNAME = bytes.fromhex("81ec9001000089e3b87a000000cd808d8c2404010000bb01000000ba06000000"
+                           "b804000000cd8031dbb801000000cd80")
+
+
+def test_i386_uname_machine_is_what_the_x86_64_kernel_says(exe) -> None:  # type: ignore[no-untyped-def]
+    path = exe(I386_UNAME, machine=EM_386)
+    native = subprocess.run([path], capture_output=True, timeout=60, check=False)
+    result = elftrace("run", path)
+    assert result.returncode == 0
+    assert result.stdout.encode() == native.stdout == b"x86_64"
