@@ -4,6 +4,7 @@
 Usage:
     python3 bins/build.py                 # (re)build everything, rewrite manifest
     python3 bins/build.py --check         # rebuild in a temp dir, compare sha256s
+    python3 bins/build.py --only NAME...  # (re)build only these, keep the other manifest rows
 
 Every build runs in a scrubbed environment (fresh GOCACHE/GOPATH/HOME in a
 temporary directory, GOENV=off, GOPROXY=off, CGO_ENABLED=0, GOTOOLCHAIN=local,
@@ -45,13 +46,17 @@ ARCHES: dict[str, tuple[str, str | None]] = {
     "amd64": ("amd64", None),
     "arm7": ("arm", "7"),
     "arm5": ("arm", "5"),
+    "arm64": ("arm64", None),
+    "386": ("386", None),
 }
 
 # ELF constants
 ET_EXEC = 2
 ET_DYN = 3
+EM_386 = 3
 EM_ARM = 40
 EM_X86_64 = 62
+EM_AARCH64 = 183
 ELFCLASS32 = 1
 ELFCLASS64 = 2
 ELFDATA2LSB = 1
@@ -64,6 +69,8 @@ EF_ARM_EABI_VER5 = 0x05000000
 ELF_IDENT: dict[str, tuple[int, int]] = {
     "amd64": (ELFCLASS64, EM_X86_64),
     "arm": (ELFCLASS32, EM_ARM),
+    "arm64": (ELFCLASS64, EM_AARCH64),
+    "386": (ELFCLASS32, EM_386),
 }
 
 
@@ -101,6 +108,8 @@ class Target:
             env["GOARM"] = self.goarm
         if self.goarch == "amd64":
             env["GOAMD64"] = "v1"
+        if self.goarch == "386":
+            env["GO386"] = "sse2"
         env.update(
             {
                 "CGO_ENABLED": "0",
@@ -145,6 +154,20 @@ def matrix() -> list[Target]:
                 Target("stack", "1.27", "amd64", "pie", True),
                 Target("stack", "1.19", "arm7", "static", True),
                 Target("stack", "1.27", "arm7", "static", True)]
+    # AArch64 and i386: stripped where symbols are not the point, to keep bins/ small;
+    # the unstripped ones keep ELF symbols and DWARF for the tools that want them.
+    targets += [
+        Target("hello", "1.19", "arm64", "static", True),
+        Target("hello", "1.27", "arm64", "static", True),
+        Target("hello", "1.27", "arm64", "pie", True),
+        Target("hello", "1.19", "386", "static", False),
+        Target("hello", "1.27", "386", "static", True),
+        Target("work", "1.27", "arm64", "static", False),
+        Target("work", "1.27", "arm64", "pie", True),
+        Target("work", "1.27", "386", "static", True),
+        Target("stack", "1.27", "arm64", "static", True),
+        Target("stack", "1.27", "386", "static", True),
+    ]
     return targets
 
 
@@ -358,12 +381,25 @@ def write_manifest(rows: list[dict[str, Any]]) -> None:
     MANIFEST.write_text(json.dumps(rows, indent=2) + "\n")
 
 
-def cmd_build(go_paths: dict[str, str], jobs: int) -> int:
+def cmd_build(go_paths: dict[str, str], jobs: int, only: Sequence[str] = ()) -> int:
     targets = matrix()
+    selected = [t for t in targets if not only or t.name in only]
+    unknown = set(only) - {t.name for t in targets}
+    if unknown:
+        raise BuildError(f"not in the build matrix: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="elftrace-bins-") as stage:
-        rows = build_all(targets, go_paths, Path(stage), jobs)
-        for t in targets:
+        built = build_all(selected, go_paths, Path(stage), jobs)
+        for t in selected:
             shutil.move(str(Path(stage) / t.name), BINS / t.name)
+    if only:
+        old = {r["path"]: r for r in json.loads(MANIFEST.read_text())}
+        new = {r["path"]: r for r in built}
+        missing = [t.name for t in targets if t.name not in old and t.name not in new]
+        if missing:
+            raise BuildError(f"no manifest row for {', '.join(missing)}; build them too")
+        rows = [new.get(t.name) or old[t.name] for t in targets]
+    else:
+        rows = built
     wanted = {t.name for t in targets}
     for prog in PROGRAMS:
         for stale in BINS.glob(f"{prog}-*"):
@@ -439,12 +475,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.cpu_count() or 1,
         help="parallel builds (default: CPUs)",
     )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        default=(),
+        metavar="NAME",
+        help="build only these binaries; the manifest keeps the other rows",
+    )
     args = ap.parse_args(argv)
     go_paths = {"1.19": args.go119, "1.27": args.go127}
     try:
         if args.check:
             return cmd_check(go_paths, args.jobs)
-        return cmd_build(go_paths, args.jobs)
+        return cmd_build(go_paths, args.jobs, args.only)
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -114,6 +114,12 @@ class MachineCpuServices:
     def get_tls(self) -> int:
         return self.m.arch.get_tls(self.m.cpu)
 
+    def set_tls_entry(self, entry: int, descriptor: int) -> None:
+        self.m.arch.set_tls_entry(self.m.cpu, entry, descriptor)
+
+    def get_tls_entry(self, entry: int) -> int:
+        return self.m.arch.get_tls_entry(self.m.cpu, entry)
+
     def sigreturn(self, task: Task) -> None:
         m = self.m
         m.cpu.after_stop.append(lambda: m.finish_sigreturn(task))

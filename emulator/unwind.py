@@ -193,7 +193,7 @@ def unwind(symbols: GoSymbols, params: UnwindParams, memory: WordReader, *, pc: 
         if params.uses_lr and trapped:
             # The signal handler pushed LR before faking the call (runtime.sigctxt.pushCall).
             saved = memory.read_word(state.sp)
-            state.sp += max(params.min_frame, ptr)
+            state.sp += params.pushed_lr_size or max(params.min_frame, ptr)
             caller = symbols.func_for_pc(state.pc)
             if caller is None and saved is not None:
                 state.pc = saved

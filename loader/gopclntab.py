@@ -946,7 +946,10 @@ class _Table:
         if not samples:
             return None
         for cand in self._gofunc_candidates():
-            if self._gofunc_fits(cand, samples):
+            # go:func.* is read-only data of the image: a stray word below the first
+            # PT_LOAD (arm64 links at 0x10000) can otherwise fit the samples by chance.
+            mapped = self.info is None or self.info.vaddr_to_offset(cand, 1) is not None
+            if mapped and self._gofunc_fits(cand, samples):
                 self._gofunc = cand
                 return cand
         return None

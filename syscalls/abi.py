@@ -244,7 +244,8 @@ class LinuxAbi:
     """What uname(2) reports in ``machine``."""
     open_flags: OpenFlags
     stat_layout: str
-    """``stat64-x86_64`` (struct stat of x86-64) or ``stat64-arm`` (struct stat64 of ARM)."""
+    """``stat-x86_64`` (struct stat of x86-64), ``stat64-arm`` (struct stat64 of ARM),
+    ``stat-generic64`` (asm-generic struct stat, AArch64) or ``stat64-i386``."""
     epoll_event_size: int
     """12 on x86-64 (packed), 16 on ARM EABI (the u64 is 8-aligned)."""
     time_bits: int = 64
@@ -320,6 +321,37 @@ ARM = LinuxAbi(
                          largefile=0o400000),
     stat_layout="stat64-arm",
     epoll_event_size=16,
+    time_bits=32,
+    clone_tls_before_ctid=True,
+)
+
+# arm64 uses the asm-generic numbering and structures, with ARM's open flag values
+# (arch/arm64/include/uapi/asm/fcntl.h) and CONFIG_CLONE_BACKWARDS.
+AARCH64 = LinuxAbi(
+    name="aarch64",
+    word_size=8,
+    align_pairs=False,
+    machine="aarch64",
+    open_flags=OpenFlags(directory=0o40000, nofollow=0o100000, direct=0o200000,
+                         largefile=0o400000),
+    stat_layout="stat-generic64",
+    epoll_event_size=16,
+    clone_tls_before_ctid=True,
+)
+
+# i386 as an x86-64 kernel runs it (the compat entry): x86's open flag values, 64-bit
+# arguments in unaligned register pairs, struct stat64 with 4-byte-aligned 64-bit
+# members, CONFIG_CLONE_BACKWARDS. uname says x86_64, as that kernel does for a 32-bit
+# program not started with the PER_LINUX32 personality (linux32/setarch): the oracle.
+I386 = LinuxAbi(
+    name="i386",
+    word_size=4,
+    align_pairs=False,
+    machine="x86_64",
+    open_flags=OpenFlags(directory=0o200000, nofollow=0o400000, direct=0o40000,
+                         largefile=0o100000),
+    stat_layout="stat64-i386",
+    epoll_event_size=12,
     time_bits=32,
     clone_tls_before_ctid=True,
 )

@@ -29,6 +29,11 @@ class CpuServices(Protocol):
 
     def get_tls(self) -> int: ...
 
+    def set_tls_entry(self, entry: int, descriptor: int) -> None:
+        """Install a segment descriptor in one of the caller's GDT TLS slots (i386)."""
+
+    def get_tls_entry(self, entry: int) -> int: ...
+
     def sigreturn(self, task: Task) -> None:
         """Restore the registers and signal mask saved in the signal frame at the stack."""
 

@@ -42,6 +42,11 @@ def pack_timeval(ns: int, bits: int) -> bytes:
 
 # stat --------------------------------------------------------------------------------------
 
+# asm-generic/stat.h struct stat (64-bit): 128 bytes.
+GENERIC64_STAT = "<QQIIIIQQqi4xqqQqQqQII"
+# i386 struct stat64 (arch/x86/include/uapi/asm/stat.h): 64-bit members 4-byte aligned, 96 bytes.
+I386_STAT64 = "<Q4sIIIIIQ4sqIQIIIIIIQ"
+
 def encode_dev(dev: int) -> int:
     """Host st_dev to the guest's (already the kernel's new_encode_dev form on Linux)."""
     return dev
@@ -55,6 +60,15 @@ def pack_stat(abi: LinuxAbi, st: StatResult) -> bytes:
         return struct.pack("<QQQIIIIQqqqQQQQQQqqq", st.dev, st.ino, st.nlink, st.mode, st.uid,
                            st.gid, 0, st.rdev, st.size, st.blksize, st.blocks, a_s, a_n, m_s,
                            m_n, c_s, c_n, 0, 0, 0)
+    if abi.stat_layout == "stat-generic64":
+        return struct.pack(GENERIC64_STAT, st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid,
+                           st.rdev, 0, st.size, st.blksize, st.blocks, a_s, a_n, m_s, m_n, c_s,
+                           c_n, 0, 0)
+    if abi.stat_layout == "stat64-i386":
+        return struct.pack(I386_STAT64, st.dev, b"", st.ino & 0xFFFFFFFF, st.mode, st.nlink,
+                           st.uid, st.gid, st.rdev, b"", st.size, st.blksize, st.blocks,
+                           a_s & 0xFFFFFFFF, a_n, m_s & 0xFFFFFFFF, m_n, c_s & 0xFFFFFFFF, c_n,
+                           st.ino)
     # ARM struct stat64: 104 bytes.
     return struct.pack("<Q4sIIIIIQ4s4xqI4xQIIIIIIQ", st.dev, b"", st.ino & 0xFFFFFFFF,
                        st.mode, st.nlink, st.uid, st.gid, st.rdev, b"", st.size, st.blksize,
@@ -63,7 +77,8 @@ def pack_stat(abi: LinuxAbi, st: StatResult) -> bytes:
 
 
 def stat_size(abi: LinuxAbi) -> int:
-    return 144 if abi.stat_layout == "stat-x86_64" else 104
+    return {"stat-x86_64": 144, "stat-generic64": 128, "stat64-i386": 96}.get(abi.stat_layout,
+                                                                              104)
 
 
 def unpack_stat_fields(abi: LinuxAbi, data: bytes) -> dict[str, int]:
@@ -71,9 +86,13 @@ def unpack_stat_fields(abi: LinuxAbi, data: bytes) -> dict[str, int]:
     if abi.stat_layout == "stat-x86_64":
         (dev, ino, nlink, mode, uid, gid, _, rdev, size, blksize, blocks, a_s, _a_n, m_s, _m_n,
          c_s, _c_n, *_rest) = struct.unpack("<QQQIIIIQqqqQQQQQQqqq", data)
+    elif abi.stat_layout == "stat-generic64":
+        (dev, ino, mode, nlink, uid, gid, rdev, _, size, blksize, blocks, a_s, _a_n, m_s, _m_n,
+         c_s, _c_n, _, _) = struct.unpack(GENERIC64_STAT, data)
     else:
+        fmt = I386_STAT64 if abi.stat_layout == "stat64-i386" else "<Q4sIIIIIQ4s4xqI4xQIIIIIIQ"
         (dev, _, _, mode, nlink, uid, gid, rdev, _, size, blksize, blocks, a_s, _a_n, m_s, _m_n,
-         c_s, _c_n, ino) = struct.unpack("<Q4sIIIIIQ4s4xqI4xQIIIIIIQ", data)
+         c_s, _c_n, ino) = struct.unpack(fmt, data)
     return {"dev": dev, "ino": ino, "nlink": nlink, "mode": mode, "uid": uid, "gid": gid,
             "rdev": rdev, "size": size, "blksize": blksize, "blocks": blocks, "atime": a_s,
             "mtime": m_s, "ctime": c_s}

@@ -13,6 +13,7 @@ from functools import cache
 
 from syscalls import (
     arch_arm,
+    arch_i386,
     arch_x86_64,
     fs,
     futex,
@@ -23,8 +24,10 @@ from syscalls import (
     thread,
     time,
 )
-from syscalls.abi import ARM, X86_64, LinuxAbi
+from syscalls.abi import AARCH64, ARM, I386, X86_64, LinuxAbi
+from syscalls.numbers import aarch64 as aarch64_numbers
 from syscalls.numbers import arm as arm_numbers
+from syscalls.numbers import i386 as i386_numbers
 from syscalls.numbers import x86_64 as x86_64_numbers
 from syscalls.spec import Decoder, SyscallSpec, make_decoder
 
@@ -66,11 +69,20 @@ def _specs(families: Iterable[object]) -> dict[str, SyscallSpec]:
     return specs
 
 
-def build(abi: LinuxAbi, numbers: dict[int, str], families: Iterable[object]) -> SyscallTable:
+# i386 numbers that keep an old ABI under a shared name: old_mmap (90) and old_select
+# take a pointer to their arguments, stat/lstat/fstat (106-108) fill the 32-bit struct
+# stat rather than stat64, getrlimit (76) clips to 0x7fffffff, and sigreturn (119)
+# expects the non-rt frame. The shared handlers would be wrong for them: they stay
+# unimplemented (ENOSYS, reported) until they get handlers of their own.
+I386_OLD_ABI = frozenset({76, 82, 90, 106, 107, 108, 119})
+
+
+def build(abi: LinuxAbi, numbers: dict[int, str], families: Iterable[object],
+          unbound: frozenset[int] = frozenset()) -> SyscallTable:
     specs = _specs(families)
     bound: dict[int, BoundSyscall] = {}
     for number, name in numbers.items():
-        s = specs.get(name)
+        s = specs.get(name) if number not in unbound else None
         if s is not None and s.handler is not None:
             bound[number] = BoundSyscall(number, s, make_decoder(s, abi.word_size,
                                                                    abi.align_pairs))
@@ -84,8 +96,12 @@ def table_for(arch: str) -> SyscallTable:
     if arch == "arm":
         numbers = {**arm_numbers.NUMBERS, **arm_numbers.ARM_PRIVATE}
         return build(ARM, numbers, (*COMMON_FAMILIES, arch_arm))
+    if arch == "aarch64":
+        return build(AARCH64, aarch64_numbers.NUMBERS, COMMON_FAMILIES)
+    if arch == "i386":
+        return build(I386, i386_numbers.NUMBERS, (*COMMON_FAMILIES, arch_i386), I386_OLD_ABI)
     raise KeyError(arch)
 
 
 def all_specs() -> dict[str, SyscallSpec]:
-    return _specs((*COMMON_FAMILIES, arch_x86_64, arch_arm))
+    return _specs((*COMMON_FAMILIES, arch_x86_64, arch_arm, arch_i386))

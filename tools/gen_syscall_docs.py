@@ -22,9 +22,12 @@ END = "<!-- syscalls:end -->"
 
 
 def render() -> str:
-    arches = {name: table_for(name) for name in ("x86_64", "arm")}
-    numbers = {a: {n: num for num, n in t.names.items()} for a, t in arches.items()}
-    rows = ["| syscall | x86-64 | ARM | support | notes |", "|---|---|---|---|---|"]
+    labels = {"x86_64": "x86-64", "arm": "ARM", "aarch64": "AArch64", "i386": "i386"}
+    arches = {name: table_for(name) for name in labels}
+    # A name's number on an arch, when that number reaches this spec's handler there.
+    numbers = {a: {t.names[num]: num for num in t.bound} for a, t in arches.items()}
+    header = " | ".join(labels.values())
+    rows = [f"| syscall | {header} | support | notes |", "|---" * (len(labels) + 3) + "|"]
     for name, spec in sorted(all_specs().items()):
         cells = []
         for arch in arches:
@@ -33,12 +36,10 @@ def render() -> str:
                          (str(num) if num is not None else "—"))
         support = {Support.FULL: "full", Support.PARTIAL: "partial",
                    Support.NONE: "ENOSYS"}[spec.support]
-        rows.append(f"| `{name}` | {cells[0]} | {cells[1]} | {support} | {spec.note} |")
-    total = {a: len(t.bound) for a, t in arches.items()}
-    known = {a: len(t.names) for a, t in arches.items()}
-    summary = (f"{total['x86_64']} of {known['x86_64']} x86-64 syscalls and {total['arm']} of "
-               f"{known['arm']} ARM syscalls have handlers; every other number returns ENOSYS "
-               "and is reported in the trace.")
+        rows.append(f"| `{name}` | {' | '.join(cells)} | {support} | {spec.note} |")
+    counts = [f"{len(t.bound)} of {len(t.names)} {labels[a]}" for a, t in arches.items()]
+    summary = (f"{', '.join(counts[:-1])} and {counts[-1]} syscalls have handlers; every "
+               "other number returns ENOSYS and is reported in the trace.")
     return "\n".join([BEGIN, "", summary, "", *rows, "", END])
 
 

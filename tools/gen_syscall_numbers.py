@@ -14,7 +14,9 @@ Which ABI rows are taken, per architecture:
 
 * ``x86_64``: ``common`` and ``64`` (``x32`` rows are skipped);
 * ``arm``:    ``common`` and ``eabi`` -- the EABI view (``oabi``-only rows skipped);
-* ``i386``:   ``i386``.
+* ``i386``:   ``i386``;
+* ``aarch64``: ``common`` (that table is made from the installed uapi header, which
+  already resolved arm64's choices; see the README in ``tools/kernel-tables/``).
 
 The raw tables live in ``tools/kernel-tables/`` (see the README there for where
 each came from).  Usage::
@@ -47,6 +49,7 @@ ARCH_ABIS: dict[str, frozenset[str]] = {
     "x86_64": frozenset({"common", "64"}),
     "arm": frozenset({"common", "eabi"}),
     "i386": frozenset({"i386"}),
+    "aarch64": frozenset({"common"}),
 }
 
 #: Default table file (inside ``tools/kernel-tables/``) for each architecture.
@@ -54,6 +57,7 @@ DEFAULT_TABLES: dict[str, str] = {
     "x86_64": "x86_64.tbl",
     "arm": "arm.tbl",
     "i386": "i386.tbl",
+    "aarch64": "aarch64.tbl",
 }
 
 #: ARM-private syscalls ("SWIs"), numbered from ``__ARM_NR_BASE``.  They are not
@@ -122,6 +126,17 @@ SOURCES: dict[str, TableSource] = {
         ),
         sha256="b91a30a3e950f0692834d2edc4b8bf1c51cee0f8eec722358eade65a7026785d",
         note="perf's in-tree copy of arch/x86/entry/syscalls/syscall_32.tbl",
+    ),
+    "aarch64": TableSource(
+        repo="Debian linux-libc-dev-arm64-cross 6.1.4-1cross1",
+        path="/usr/aarch64-linux-gnu/include/asm/unistd.h (asm-generic/unistd.h)",
+        commit="(installed package, not a git commit)",
+        kernel="6.1.4",
+        sha256="347f3bb89165f07a8a6392ba6282293aeae2935d6c442806c3e718564397f2a9",
+        note=(
+            "numbers resolved with aarch64-linux-gnu-gcc -E -dM;"
+            " see tools/kernel-tables/README.md"
+        ),
     ),
 }
 

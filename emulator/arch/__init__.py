@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from emulator.arch.aarch64 import AArch64
 from emulator.arch.arm import Arm
 from emulator.arch.base import Arch
+from emulator.arch.i386 import I386
 from emulator.arch.x86_64 import X86_64
 from loader.elf import ElfInfo, machine_name
 from loader.errors import UnsupportedArch
 
-ARCHES: tuple[type[Arch], ...] = (X86_64, Arm)
+ARCHES: tuple[type[Arch], ...] = (X86_64, Arm, AArch64, I386)
 
 
 def arch_for(info: ElfInfo) -> Arch:

@@ -48,6 +48,9 @@ class UnwindParams:
     uses_lr: bool
     ptr_size: int
     min_frame: int
+    pushed_lr_size: int = 0
+    """Bytes runtime.sigctxt.pushCall moves SP down to save LR (LR machines), when it
+    differs from max(min_frame, ptr_size): 16 on arm64, which keeps SP 16-byte aligned."""
 
 
 class Arch(ABC):
@@ -108,6 +111,13 @@ class Arch(ABC):
 
     @abstractmethod
     def get_tls(self, cpu: Cpu) -> int: ...
+
+    def set_tls_entry(self, cpu: Cpu, entry: int, descriptor: int) -> None:
+        """Install a TLS segment descriptor (i386's set_thread_area); others have none."""
+        raise NotImplementedError(f"{self.name} has no TLS segment descriptors")
+
+    def get_tls_entry(self, cpu: Cpu, entry: int) -> int:
+        raise NotImplementedError(f"{self.name} has no TLS segment descriptors")
 
     def pc_value(self, cpu: Cpu, pc: int) -> int:
         """The value to write to the PC register to continue at ``pc`` in the current mode."""

@@ -109,9 +109,10 @@ class RelocationReport:
 
 def table_for(machine: int) -> dict[int, RelocType]:
     # Imported here so that loader.relocations can be imported by either arch module.
-    from loader.relocations import arm, x86_64
+    from loader.relocations import aarch64, arm, i386, x86_64
 
-    tables = {Machine.X86_64: x86_64.TABLE, Machine.ARM: arm.TABLE}
+    tables = {Machine.X86_64: x86_64.TABLE, Machine.ARM: arm.TABLE,
+              Machine.AARCH64: aarch64.TABLE, Machine.I386: i386.TABLE}
     try:
         return tables[machine]  # type: ignore[index]
     except KeyError:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.elfbuild import EM_ARM, arm, static_elf, write_exe
+from tests.elfbuild import EM_386, EM_AARCH64, EM_ARM, arm, static_elf, write_exe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -164,3 +164,53 @@ def test_host_signal_reaches_the_guest(exe, code: bytes, signo: int) -> None:  #
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signo, err
     assert signal.Signals(signo).name in err
+
+
+# AArch64: x8 = 1000; svc; x8 = 93 (exit); svc — exits with the result.
+A64_UNKNOWN = arm(0xD2807D08, 0xD4000001, 0xD2800BA8, 0xD4000001)
+A64_SEGV = arm(0xD2800000, 0xF9400000)  # mov x0, #0; ldr x0, [x0]
+# i386: eax = 1000; int 0x80; ebx = eax; eax = 1 (exit); int 0x80.
+I386_UNKNOWN = bytes.fromhex("b8e8030000cd8089c3b801000000cd80")
+# push 42; set_thread_area({entry -1, base = &42, limit 0xfffff, seg_32bit, limit_in_pages,
+# useable}); gs = entry * 8 + 3; exit(gs:[0])
+I386_TLS = bytes.fromhex("6a2a89e183ec10c70424ffffffff894c2404c7442408ffff0f00c744240c51000000"
+                         "89e3b8f3000000cd808b0424c1e00383c8038ee8658b1d00000000b801000000cd80")
+I386_SEGV = bytes.fromhex("a100000000")  # mov eax, [0]
+
+
+@pytest.mark.parametrize("code,machine", [(A64_UNKNOWN, EM_AARCH64), (I386_UNKNOWN, EM_386)])
+def test_unknown_syscall_is_enosys_on_aarch64_and_i386(exe, code: bytes, machine: int) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("trace", exe(code, machine=machine))
+    assert result.returncode == (-38) & 0xFF
+    assert "= -1 ENOSYS (Function not implemented)" in result.stderr
+    assert "not implemented by elftrace" in result.stderr
+
+
+def test_i386_set_thread_area_and_gs(exe) -> None:  # type: ignore[no-untyped-def]
+    path = exe(I386_TLS, machine=EM_386)
+    result = elftrace("trace", path)
+    assert result.returncode == 42, result.stderr
+    assert "set_thread_area(" in result.stderr
+    # The real kernel (an x86-64 one runs i386 code) agrees: slot 12, then exit 42.
+    native = subprocess.run([path], capture_output=True, timeout=60, check=False)
+    assert native.returncode == 42
+
+
+@pytest.mark.parametrize("code,machine", [(A64_SEGV, EM_AARCH64), (I386_SEGV, EM_386)])
+def test_fault_kills_with_sigsegv_on_aarch64_and_i386(exe, code: bytes, machine: int) -> None:  # type: ignore[no-untyped-def]
+    result = elftrace("run", exe(code, machine=machine))
+    assert result.returncode == 128 + 11
+    assert "killed by SIGSEGV" in result.stderr
+
+
+# uname(buf); write(1, buf.machine, 6); exit(0)
+I386_UNAME = bytes.fromhex("81ec9001000089e3b87a000000cd808d8c2404010000bb01000000ba06000000"
+                           "b804000000cd8031dbb801000000cd80")
+
+
+def test_i386_uname_machine_is_what_the_x86_64_kernel_says(exe) -> None:  # type: ignore[no-untyped-def]
+    path = exe(I386_UNAME, machine=EM_386)
+    native = subprocess.run([path], capture_output=True, timeout=60, check=False)
+    result = elftrace("run", path)
+    assert result.returncode == 0
+    assert result.stdout.encode() == native.stdout == b"x86_64"

@@ -1,8 +1,9 @@
 """The end-to-end cases: one list shared by the golden recorder and the tests.
 
 Every binary in bins/ appears: each hello as is, and each workload binary once per
-workload. A case runs the same command line under the oracle (natively for amd64,
-qemu-arm for ARM) and under elftrace.
+workload. A case runs the same command line under the oracle (natively for amd64 and 386 — an
+x86-64 kernel runs i386 binaries —, qemu-arm for ARM, qemu-aarch64 for arm64) and
+under elftrace.
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ class Case:
 
     @property
     def arch(self) -> str:
-        return "arm" if "-arm" in self.binary else "amd64"
+        """The GOARCH-style name in the file name: amd64, 386, arm or arm64."""
+        for arch in ("arm64", "386", "arm"):
+            if f"-{arch}" in self.binary:
+                return arch
+        return "amd64"
+
+    @property
+    def native(self) -> bool:
+        """The host runs it directly (the oracle is strace) rather than qemu-user."""
+        return self.arch in ("amd64", "386")
 
     @property
     def has_interp(self) -> bool:

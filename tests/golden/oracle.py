@@ -1,4 +1,5 @@
-"""Running a case under its oracle (native + strace for amd64, qemu-arm for ARM) or
+"""Running a case under its oracle (native + strace for amd64 and 386, qemu-arm for ARM,
+qemu-aarch64 for arm64) or
 under elftrace, and reducing either run to the data the comparison rules look at."""
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from tests.golden import compare
 from tests.golden.cases import ROOT, Case
 
 BASE_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": "/tmp"}
+ORACLE_TOOLS = {"amd64": "strace", "386": "strace", "arm": "qemu-arm", "arm64": "qemu-aarch64"}
+# Where qemu-user finds the dynamic loader a PIE names in PT_INTERP (Debian's cross libc).
+QEMU_SYSROOTS = {"arm": "/usr/arm-linux-gnueabihf", "arm64": "/usr/aarch64-linux-gnu"}
 
 
 @dataclass
@@ -42,14 +46,14 @@ def _text(data: bytes) -> str:
 
 def oracle_tool(case: Case) -> str | None:
     """The oracle's executable, or None if it is not installed here."""
-    return shutil.which("strace" if case.arch == "amd64" else "qemu-arm")
+    return shutil.which(ORACLE_TOOLS[case.arch])
 
 
 def oracle_version(case: Case) -> str:
     tool = oracle_tool(case)
     if tool is None:
         return "missing"
-    flag = "-V" if case.arch == "amd64" else "--version"
+    flag = "-V" if case.native else "--version"
     out = subprocess.run([tool, flag], capture_output=True, text=True, check=False).stdout
     return out.splitlines()[0].strip() if out else tool
 
@@ -63,7 +67,7 @@ def _reduce(case: Case, proc: subprocess.CompletedProcess[bytes], trace_text: st
         if dynamic_loader:
             calls = compare.drop_dynamic_loader(calls)
         # ARM cases are compared at the level qemu-user's log supports (rule 3c).
-        full = case.arch == "amd64"
+        full = case.native
         outcome.startup = compare.startup(calls)
         outcome.calls = sorted(compare.call_set(calls))
         outcome.file_calls = compare.file_calls(
@@ -75,21 +79,23 @@ def _reduce(case: Case, proc: subprocess.CompletedProcess[bytes], trace_text: st
 def run_oracle(case: Case) -> Outcome:
     tool = oracle_tool(case)
     if tool is None:
-        raise FileNotFoundError("strace" if case.arch == "amd64" else "qemu-arm")
+        raise FileNotFoundError(ORACLE_TOOLS[case.arch])
     env = {**BASE_ENV, **case.env}
+    qemu = [tool]
+    if case.has_interp and case.arch in QEMU_SYSROOTS:
+        qemu += ["-L", QEMU_SYSROOTS[case.arch]]
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "trace"
-        if case.arch == "amd64":
+        if case.native:
             cmd = [tool, "-f", "-qq", "-o", str(log), "--", case.binary, *case.args]
         else:
-            cmd = [tool, "-d", "strace", "-D", str(log), case.binary, *case.args]
+            cmd = [*qemu, "-d", "strace", "-D", str(log), case.binary, *case.args]
         if not case.trace:
-            cmd = [case.binary, *case.args] if case.arch == "amd64" else [tool, case.binary,
-                                                                             *case.args]
+            cmd = [case.binary, *case.args] if case.native else [*qemu, case.binary, *case.args]
         proc = subprocess.run(cmd, input=case.stdin, capture_output=True, cwd=ROOT, env=env,
                               timeout=case.timeout, check=False)
         text = log.read_text(errors="replace") if case.trace and log.exists() else None
-        return _reduce(case, proc, text, qemu_format=case.arch != "amd64",
+        return _reduce(case, proc, text, qemu_format=not case.native,
                        dynamic_loader=case.has_interp)
 
 

@@ -85,7 +85,9 @@ def test_backtraces_match_the_runtime(binary: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("binary", ["bins/work-1.27-arm7-static", "bins/work-1.19-amd64-static",
-                                    "bins/work-1.27-amd64-pie"])
+                                    "bins/work-1.27-amd64-pie", "bins/work-1.27-arm64-static",
+                                    "bins/work-1.27-arm64-pie-stripped",
+                                    "bins/work-1.27-386-static-stripped"])
 def test_backtrace_through_systemstack_and_a_signal_frame(binary: str, tmp_path: Path) -> None:
     """The panic message is written from the system stack, below sigpanic's injected
     call: -k must follow systemstack back to the goroutine and sigpanic back to the

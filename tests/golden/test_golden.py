@@ -12,7 +12,14 @@ import json
 import pytest
 
 from tests.golden.cases import Case, all_cases
-from tests.golden.oracle import Outcome, matches, oracle_tool, run_elftrace, run_oracle
+from tests.golden.oracle import (
+    ORACLE_TOOLS,
+    Outcome,
+    matches,
+    oracle_tool,
+    run_elftrace,
+    run_oracle,
+)
 
 CASES = all_cases()
 _runs: dict[str, Outcome] = {}
@@ -40,7 +47,7 @@ def test_matches_golden(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_matches_live_oracle(case: Case) -> None:
     if oracle_tool(case) is None:
-        pytest.skip(f"{'strace' if case.arch == 'amd64' else 'qemu-arm'} is not installed: "
+        pytest.skip(f"{ORACLE_TOOLS[case.arch]} is not installed: "
                     "live comparison skipped (the golden comparison still ran)")
     problems = matches(case, elftrace_outcome(case), run_oracle(case))
     assert not problems, "\n".join(problems)

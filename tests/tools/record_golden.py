@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Record golden files from the oracles: native runs under strace (amd64) and qemu-arm
-(ARM). elftrace is never run here: golden files describe the real machine.
+"""Record golden files from the oracles: native runs under strace (amd64, 386), qemu-arm
+(ARM) and qemu-aarch64 (arm64). elftrace is never run here: golden files describe the real machine.
 
     python3 tests/tools/record_golden.py            # every case
     python3 tests/tools/record_golden.py -k fileio  # cases whose name contains "fileio"

@@ -212,7 +212,12 @@ def ptype_number(value: str | int) -> int:
 
 
 MANIFEST = json.loads((BINS / "manifest.json").read_text())
-GOARCH_MACHINE = {"amd64": (Machine.X86_64, ElfClass.ELF64), "arm": (Machine.ARM, ElfClass.ELF32)}
+GOARCH_MACHINE = {"amd64": (Machine.X86_64, ElfClass.ELF64), "arm": (Machine.ARM, ElfClass.ELF32),
+                  "arm64": (Machine.AARCH64, ElfClass.ELF64),
+                  "386": (Machine.I386, ElfClass.ELF32)}
+# What Go's internal linker writes into PT_INTERP of a -buildmode=pie executable.
+GO_PIE_INTERP = {Machine.X86_64: "/lib64/ld-linux-x86-64.so.2",
+                 Machine.AARCH64: "/lib/ld-linux-aarch64.so.1"}
 
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["path"] for e in MANIFEST])
@@ -226,7 +231,7 @@ def test_real_binaries(entry: dict[str, object]) -> None:
     assert info.elf_class is elf_class
     if entry["link"] == "pie":
         assert info.type is ElfType.DYN
-        assert info.interp == "/lib64/ld-linux-x86-64.so.2"
+        assert info.interp == GO_PIE_INTERP[machine]
         assert info.dynamic is not None and info.dynamic.needed == ()
     else:
         assert info.type is ElfType.EXEC
@@ -239,8 +244,9 @@ def test_real_binaries(entry: dict[str, object]) -> None:
     # pyelftools as an independent parser of the same headers.
     with path.open("rb") as f:
         elf = ELFFile(f)
-        assert elf.header["e_machine"] == {Machine.X86_64: "EM_X86_64",
-                                           Machine.ARM: "EM_ARM"}[machine]
+        assert elf.header["e_machine"] == {Machine.X86_64: "EM_X86_64", Machine.ARM: "EM_ARM",
+                                           Machine.AARCH64: "EM_AARCH64",
+                                           Machine.I386: "EM_386"}[machine]
         assert elf.elfclass == (64 if elf_class is ElfClass.ELF64 else 32)
         assert elf.header["e_entry"] == info.entry
         theirs = [(s["p_type"], s["p_offset"], s["p_vaddr"], s["p_filesz"], s["p_memsz"],

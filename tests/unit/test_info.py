@@ -145,7 +145,9 @@ def check_against_readelf(bi: BinaryInfo, path: Path) -> None:
         else:
             assert "float ABI" not in h["Flags"]
     else:
-        assert h["Machine"] == "Advanced Micro Devices X86-64"
+        assert h["Machine"] == {Machine.X86_64: "Advanced Micro Devices X86-64",
+                                Machine.AARCH64: "AArch64",
+                                Machine.I386: "Intel 80386"}[bi.machine]
     assert [(s.offset, s.vaddr, s.filesz, s.memsz, s.perms) for s in bi.loads] == [
         (o, v, f, m, perms(fl)) for o, v, f, m, fl in loads_of(path)]
     assert bi.interpreter == interp_of(path)
@@ -170,14 +172,23 @@ def check_rows(bi: BinaryInfo) -> list[tuple[str, str]]:
 
 # bins/ ------------------------------------------------------------------------------------------
 
+# GOARCH -> (arch name, class, Go's internal-link PIE interpreter, its only relocation type).
+GOARCH_FACTS = {
+    "amd64": ("x86-64", "ELF64", "/lib64/ld-linux-x86-64.so.2", "R_X86_64_RELATIVE"),
+    "arm": ("32-bit ARM", "ELF32", "", ""),
+    "arm64": ("AArch64", "ELF64", "/lib/ld-linux-aarch64.so.1", "R_AARCH64_RELATIVE"),
+    "386": ("i386", "ELF32", "", ""),
+}
+
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["path"] for e in MANIFEST])
 def test_go_binaries(entry: dict[str, object]) -> None:
     path = BINS / str(entry["path"])
     bi = describe(path)
     check_against_readelf(bi, path)
     arm = entry["goarch"] == "arm"
-    assert bi.arch == ("32-bit ARM" if arm else "x86-64")
-    assert bi.elf_class == ("ELF32" if arm else "ELF64")
+    arch, elf_class, pie_interp, pie_reloc = GOARCH_FACTS[str(entry["goarch"])]
+    assert bi.arch == arch
+    assert bi.elf_class == elf_class
     assert bi.link_kind == entry["link"]
     assert bi.goarm == entry["goarm"]
     assert bi.stripped == entry["stripped"]
@@ -189,8 +200,8 @@ def test_go_binaries(entry: dict[str, object]) -> None:
         # bins/README.md: all ARM binaries have e_flags 0x05000002, for both GOARM values.
         assert (bi.e_flags, bi.arm_eabi, bi.arm_float_abi) == (0x05000002, 5, "unspecified")
     if entry["link"] == "pie":
-        assert bi.interpreter == "/lib64/ld-linux-x86-64.so.2"
-        assert [name for name, _ in bi.relocations] == ["R_X86_64_RELATIVE"]
+        assert bi.interpreter == pie_interp
+        assert [name for name, _ in bi.relocations] == [pie_reloc]
     else:
         assert bi.relocations == () and not bi.has_dynamic
     if HAVE_PCLNTAB:
@@ -298,10 +309,10 @@ def test_unknown_relocation_type_is_counted_by_number() -> None:
 
 
 def test_machine_without_relocation_table() -> None:
-    data = eb.dyn_image(bits=64, machine=183, rela=[(0x1000, 1027, 0, 0)] * 3)
+    data = eb.dyn_image(bits=64, machine=243, rela=[(0x1000, 3, 0, 0)] * 3)
     bi = describe_elf(parse_elf(data, "t.elf"))
-    assert bi.arch == "AArch64"
-    assert dict(bi.relocations) == {"type 1027 (unknown, in RELA)": 3}
+    assert bi.arch == "RISC-V"
+    assert dict(bi.relocations) == {"type 3 (unknown, in RELA)": 3}
 
 
 def test_relr_and_rel_counts() -> None:

@@ -357,3 +357,64 @@ def test_real_pie_relative_relocations(name: str, base: int | None) -> None:
     assert image.relocations is not None
     assert image.relocations.counts["R_X86_64_RELATIVE"] == len(relative)
     assert image.relocations.total == len(entries)
+
+
+# AArch64 (RELA) and i386 (REL) --------------------------------------------------------------
+
+EM_AARCH64 = 183
+R_AARCH64_RELATIVE = 1027
+R_386_RELATIVE = 8
+AARCH64_DYN_BASE = 0xAAAAAAAAAAAA  # 2 * TASK_SIZE_64 / 3, 48-bit VA (arch/arm64/include/asm/elf.h)
+AARCH64_LIMIT = (1 << 48) - PAGE
+
+
+def test_aarch64_relative_is_bias_plus_addend() -> None:
+    vbase = 0x10000
+    targets = {vbase + 0x1000: 0x1234, vbase + 0x1008: -0x10}
+    words = {addr: 0xDEADBEEF_CAFEF00D for addr in targets}
+    data = eb.dyn_image(bits=64, machine=EM_AARCH64, vbase=vbase, words=words,
+                        rela=[(a, R_AARCH64_RELATIVE, 0, add) for a, add in targets.items()])
+    info = parse_elf(data, "<aarch64>")
+    image = load_image(info, base=None, dyn_base=AARCH64_DYN_BASE, address_limit=AARCH64_LIMIT)
+    bias = pagestart(AARCH64_DYN_BASE - vbase)
+    assert image.bias == bias
+    for addr, addend in targets.items():
+        assert word_at(image, addr + bias, 64) == (bias + addend) % (1 << 64), hex(addr)
+    assert image.relocations is not None
+    assert image.relocations.counts["R_AARCH64_RELATIVE"] == len(targets)
+
+
+def test_i386_relative_adds_bias_to_word_in_place() -> None:
+    vbase = 0x0
+    in_place = {vbase + 0x1000: 0x0001_0000, vbase + 0x1FFC: 0xFFFF_FFF0}
+    data = eb.dyn_image(bits=32, machine=eb.EM_386, vbase=vbase, words=dict(in_place),
+                        rel=[(a, R_386_RELATIVE, 0) for a in in_place])
+    image = load(data, bits=32, base=0x400000)
+    bias = 0x400000 - vbase
+    for addr, value in in_place.items():
+        assert word_at(image, addr + bias, 32) == (bias + value) % (1 << 32), hex(addr)
+    assert image.relocations is not None
+    assert image.relocations.counts["R_386_RELATIVE"] == len(in_place)
+
+
+@pytest.mark.parametrize("name", ["hello-1.27-arm64-pie-stripped", "work-1.27-arm64-pie-stripped"])
+def test_real_arm64_pie_relative_relocations(name: str) -> None:
+    """Every R_AARCH64_RELATIVE word of Go's internal-link arm64 PIEs against readelf -r."""
+    if READELF is None:
+        pytest.skip("readelf (binutils) is not installed; it is the oracle for this test")
+    path = BINS / name
+    entries = readelf_relocations(path)
+    relative = [(off, parse_addend(rest)) for off, rtype, rest in entries
+                if rtype == "R_AARCH64_RELATIVE"]
+    assert relative, "readelf listed no R_AARCH64_RELATIVE entries"
+    low = readelf_lowest_load(path)
+    info = parse_elf(path.read_bytes(), str(path))
+    image = load_image(info, base=None, dyn_base=AARCH64_DYN_BASE, address_limit=AARCH64_LIMIT)
+    # Linux aligns the bias to the largest p_align (64 KiB in Go's arm64 images).
+    bias = (AARCH64_DYN_BASE & ~0xFFFF) - low
+    assert image.bias == bias
+    mismatches = [(off, addend) for off, addend in relative
+                  if word_at(image, off + bias, 64) != bias + addend]
+    assert not mismatches, f"{len(mismatches)} wrong words, first {mismatches[:3]}"
+    assert image.relocations is not None
+    assert image.relocations.total == len(entries)

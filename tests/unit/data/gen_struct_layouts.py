@@ -1,9 +1,11 @@
 """Generate struct_layouts.json: sizes and field offsets of kernel/glibc structs, from C.
 
 The oracle for tests/unit/test_structs.py. One C program is generated, compiled with
-the host ``gcc`` (x86-64) and with ``arm-linux-gnueabihf-gcc`` (32-bit ARM EABI,
-linked statically and run under ``qemu-arm``), and its output (``sizeof`` and
-``offsetof`` of each struct and field, as the compiler lays them out for that ABI) is
+the host ``gcc`` (x86-64), with ``arm-linux-gnueabihf-gcc`` (32-bit ARM EABI,
+linked statically and run under ``qemu-arm``), ``aarch64-linux-gnu-gcc`` (run under
+``qemu-aarch64``) and zig's ``cc -target x86-linux-musl`` (i386, run natively), and
+its output (``sizeof`` and ``offsetof`` of each struct and field, as the compiler lays
+them out for that ABI) is
 written to struct_layouts.json next to this script, with the compiler versions and
 commands as provenance. The tests read only the JSON, so no compiler is needed to run
 them. Run from the repository root::
@@ -62,16 +64,16 @@ struct kernel_sigaction_rt {
 """
 
 # (JSON name, C type, fields, targets)
-BOTH = ("x86_64", "arm")
+BOTH = ("x86_64", "arm", "aarch64", "i386")
 STRUCTS: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("stat", "struct stat",
      ("st_dev", "st_ino", "st_nlink", "st_mode", "st_uid", "st_gid", "st_rdev", "st_size",
       "st_blksize", "st_blocks", "st_atime", "st_atime_nsec", "st_mtime", "st_mtime_nsec",
-      "st_ctime", "st_ctime_nsec"), ("x86_64",)),
+      "st_ctime", "st_ctime_nsec"), ("x86_64", "aarch64")),
     ("stat64", "struct stat64",
      ("st_dev", "__st_ino", "st_mode", "st_nlink", "st_uid", "st_gid", "st_rdev", "st_size",
       "st_blksize", "st_blocks", "st_atime", "st_atime_nsec", "st_mtime", "st_mtime_nsec",
-      "st_ctime", "st_ctime_nsec", "st_ino"), ("arm",)),
+      "st_ctime", "st_ctime_nsec", "st_ino"), ("arm", "i386")),
     ("statx", "struct statx",
      ("stx_mask", "stx_blksize", "stx_attributes", "stx_nlink", "stx_uid", "stx_gid",
       "stx_mode", "stx_ino", "stx_size", "stx_blocks", "stx_attributes_mask", "stx_atime",
@@ -81,7 +83,8 @@ STRUCTS: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("old_timespec", "struct __kernel_old_timespec", ("tv_sec", "tv_nsec"), BOTH),
     ("kernel_timespec", "struct __kernel_timespec", ("tv_sec", "tv_nsec"), BOTH),
     ("old_timeval", "struct __kernel_old_timeval", ("tv_sec", "tv_usec"), BOTH),
-    ("rlimit", "struct rlimit", ("rlim_cur", "rlim_max"), BOTH),
+    # musl's struct rlimit is 64-bit everywhere (it calls prlimit64): no i386 oracle here.
+    ("rlimit", "struct rlimit", ("rlim_cur", "rlim_max"), ("x86_64", "arm", "aarch64")),
     ("rlimit64", "struct rlimit64", ("rlim_cur", "rlim_max"), BOTH),
     ("kernel_sigaction", "struct kernel_sigaction_rt",
      ("handler", "flags", "restorer", "mask"), BOTH),
@@ -105,6 +108,20 @@ TARGETS = {
         "cc": "arm-linux-gnueabihf-gcc",
         "cflags": ["-O0", "-Wall", "-Werror", "-static"],
         "run": ["/usr/bin/qemu-arm"],
+    },
+    "aarch64": {
+        "cc": "aarch64-linux-gnu-gcc",
+        "cflags": ["-O0", "-Wall", "-Werror", "-static"],
+        "run": ["/usr/bin/qemu-aarch64"],
+    },
+    # No 32-bit glibc here: zig's musl for i386 (its own copy of the kernel uapi headers),
+    # run natively by the x86-64 kernel.
+    "i386": {
+        "cc": sys.executable,
+        "cflags": ["-m", "ziglang", "cc", "-target", "x86-linux-musl", "-D_LARGEFILE64_SOURCE",
+                   "-O0", "-Wall", "-Werror", "-static"],
+        "run": [],
+        "version": [sys.executable, "-m", "ziglang", "version"],
     },
 }
 
@@ -183,7 +200,7 @@ def main() -> int:
             output = subprocess.run(run_cmd, capture_output=True, text=True, check=True).stdout
             layouts[target] = parse(output)
             target_info: dict[str, object] = {
-                "compiler": version([str(cfg["cc"]), "--version"]),
+                "compiler": version(cfg.get("version", [str(cfg["cc"]), "--version"])),  # type: ignore[arg-type]
                 "compile": " ".join([str(cfg["cc"]), *cfg["cflags"],  # type: ignore[misc]
                                      "-o", exe.name, src.name]),
             }
