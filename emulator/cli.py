@@ -44,6 +44,13 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-U", dest="unset_env", action="append", default=[], metavar="VAR",
                    help="remove an environment variable for the guest (repeatable)")
     p.add_argument("--argv0", metavar="NAME", help="argv[0] for the guest (default: BINARY)")
+    p.add_argument("--no-network", action="store_true",
+                   help="refuse sockets other than AF_UNIX (EACCES), as a sandbox policy would")
+    p.add_argument("--deterministic", action="store_true",
+                   help="virtual clock, seeded random bytes, fixed pids and a thread schedule "
+                        "counted in guest work: identical runs give identical traces")
+    p.add_argument("--seed", type=_int, default=0, metavar="N",
+                   help="with --deterministic: seed for AT_RANDOM and getrandom (default 0)")
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -138,7 +145,10 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     bus = EventBus()
-    options = RunOptions(base=args.base, env=env)
+    from syscalls.kernel.core import KernelOptions
+
+    options = RunOptions(base=args.base, env=env, kernel=KernelOptions(
+        network=not args.no_network, deterministic=args.deterministic, seed=args.seed))
     guest_argv = [args.argv0 or args.binary, *args.args]
     trace_out: TextIO | None = None
     killed: list[GuestKilled] = []

@@ -17,6 +17,7 @@ from syscalls import (
     fs,
     futex,
     mm,
+    net,
     poll,
     process,
     signal,
@@ -28,7 +29,7 @@ from syscalls.numbers import arm as arm_numbers
 from syscalls.numbers import x86_64 as x86_64_numbers
 from syscalls.spec import Decoder, SyscallSpec, make_decoder
 
-COMMON_FAMILIES = (fs, mm, process, thread, futex, signal, time, poll)
+COMMON_FAMILIES = (fs, mm, process, thread, futex, signal, time, poll, net)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,10 @@ class KernelOptions:
     cpumask_bytes: int = 0
     """What sched_getaffinity returns (the kernel's cpumask size); 0: one word per 64 CPUs."""
     deterministic: bool = False
+    seed: int = 0
+    """With ``deterministic``: the seed of AT_RANDOM and getrandom's bytes."""
+    network: bool = True
+    """False (--no-network): sockets of every family but AF_UNIX are refused (EACCES)."""
 
 
 class Kernel:
