@@ -38,7 +38,7 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work", "stack")
+PROGRAMS = ("hello", "work", "stack", "net")
 
 # arch name used in file names -> (GOARCH, GOARM)
 ARCHES: dict[str, tuple[str, str | None]] = {
@@ -140,6 +140,9 @@ def matrix() -> list[Target]:
     for go in ("1.19", "1.27"):
         for arch in ("amd64", "arm7"):
             targets.append(Target("stack", go, arch, "static", False))
+    for go in ("1.19", "1.27"):
+        for arch in ("amd64", "arm7"):
+            targets.append(Target("net", go, arch, "static", True))
     return targets
 
 

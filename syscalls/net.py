@@ -200,7 +200,55 @@ def read_sockaddr(ctx: SyscallContext, addr: int, addrlen: int) -> bytes:
         r = resolver(ctx)
         host = os.fsencode(r.host(r.absolute(os.fsdecode(path))))
         raw = raw[:SUN_PATH_OFFSET] + host + b"\0"
-    return raw
+    return _map_port(ctx, raw, inbound=True)
+
+
+class PortMap:
+    """--deterministic: the ports the host picks (bind to port 0, a connect's local port)
+    are shown to the guest as ports numbered in order of appearance, so that two runs
+    see the same addresses. Ports the guest names itself keep their number."""
+
+    FIRST = 40000
+
+    def __init__(self) -> None:
+        self.to_guest: dict[int, int] = {}
+        self.to_host: dict[int, int] = {}
+
+    def inbound(self, port: int) -> int:
+        if port == 0:
+            return 0
+        host = self.to_host.get(port)
+        if host is None:
+            self.to_host[port] = self.to_guest[port] = host = port
+        return host
+
+    def outbound(self, port: int) -> int:
+        guest = self.to_guest.get(port)
+        if guest is None:
+            guest = self.FIRST + len(self.to_guest)
+            while guest in self.to_host:
+                guest += 1
+            self.to_guest[port], self.to_host[guest] = guest, port
+        return guest
+
+
+def _ports(ctx: SyscallContext) -> PortMap | None:
+    if not ctx.kernel.options.deterministic:
+        return None
+    ports: PortMap | None = getattr(ctx.kernel, "net_ports", None)
+    if ports is None:
+        ports = PortMap()
+        ctx.kernel.net_ports = ports  # type: ignore[attr-defined]
+    return ports
+
+
+def _map_port(ctx: SyscallContext, raw: bytes, inbound: bool) -> bytes:
+    ports = _ports(ctx)
+    if ports is None or _family_of(raw) not in (AF_INET, AF_INET6) or len(raw) < 4:
+        return raw
+    port = struct.unpack_from(">H", raw, 2)[0]
+    mapped = ports.inbound(port) if inbound else ports.outbound(port)
+    return raw[:2] + struct.pack(">H", mapped) + raw[4:]
 
 
 def _family_of(raw: bytes) -> int:
@@ -211,6 +259,7 @@ def write_sockaddr(ctx: SyscallContext, raw: bytes, addr: int, addrlen_ptr: int)
     """Copy out an address, truncated to the guest's buffer; *addrlen gets its full size."""
     if not addr:
         return
+    raw = _map_port(ctx, raw, inbound=False)
     room = ctx.mem.read_u32(addrlen_ptr)
     if room & 0x80000000:
         raise SyscallError(Errno.EINVAL)
@@ -483,7 +532,7 @@ def sys_recvmsg(ctx: SyscallContext, fd: int, msg: int, flags: int) -> int | Blo
         out_flags = MSG_TRUNC if full > len(data) and sock.type != SOCK_STREAM else 0
         name_off, control_len_off, flags_off = (8, 40, 48) if word == 8 else (4, 20, 24)
         if name:
-            got = source or b""
+            got = _map_port(ctx, source or b"", inbound=False)
             if got:
                 ctx.mem.write(name, got[:namelen])
             ctx.mem.write_u32(msg + name_off, len(got))

@@ -76,7 +76,7 @@ class Kernel:
         self._tids: itertools.count[int] = itertools.count(1)
         self._inodes = itertools.count(4026531840 + 1000)
         self.exit_group_requested = False
-        self._random = random.Random(0x5EED) if self.options.deterministic else None
+        self._random = random.Random(self.options.seed) if self.options.deterministic else None
 
     def random_bytes(self, count: int) -> bytes:
         """AT_RANDOM and getrandom(2): the host's entropy, or a fixed stream when deterministic."""
