@@ -190,10 +190,6 @@ def _option_value(fc: FormatContext, level: int, name: int, addr: int, length: i
                 return f"[{Errno(value).name}]"
             except ValueError:
                 return f"[{value}]"
-        if level == 1 and name == 3:
-            return f"[{_name(SOCK_TYPES, value)}]"
-        if level == 1 and name == 39:
-            return f"[{_name(FAMILIES, value)}]"
         return f"[{value}]"
     return format_buffer(fc, addr, length)
 
