@@ -28,6 +28,7 @@ from syscalls.kernel.net import (
     AF_INET,
     AF_INET6,
     AF_UNIX,
+    MAX_TRANSFER,
     MSG_CMSG_CLOEXEC,
     MSG_DONTWAIT,
     MSG_NOSIGNAL,
@@ -445,11 +446,17 @@ def _send(ctx: SyscallContext, sock: Socket, data: bytes, flags: int,
 def sys_sendto(ctx: SyscallContext, fd: int, buf: int, length: int, flags: int, addr: int,
                addrlen: int) -> int | Block:
     sock = _socket(ctx, fd)
-    data = ctx.mem.read(buf, length) if length else b""
+    data = ctx.mem.read(buf, _send_size(sock, length)) if length else b""
     dest = read_sockaddr(ctx, addr, addrlen) if addr else None
     if dest is not None and _family_of(dest) in (AF_INET, AF_INET6):
         _network_allowed(ctx, _family_of(dest))
     return _blocking_op(ctx, sock, True, flags, lambda: _send(ctx, sock, data, flags, dest))
+
+
+def _send_size(sock: Socket, length: int) -> int:
+    if length > MAX_TRANSFER and sock.type != SOCK_STREAM:
+        raise SyscallError(Errno.EMSGSIZE)
+    return min(length, MAX_TRANSFER)
 
 
 def sys_send(ctx: SyscallContext, fd: int, buf: int, length: int, flags: int) -> int | Block:
@@ -507,7 +514,13 @@ def sys_sendmsg(ctx: SyscallContext, fd: int, msg: int, flags: int) -> int | Blo
     name, namelen, iov, iovlen, _control, controllen, _ = _msghdr(ctx, msg)
     if controllen:
         raise SyscallError(Errno.EOPNOTSUPP, "control messages are not emulated by elftrace")
-    data = b"".join(ctx.mem.read(base, n) for base, n in _msg_iovecs(ctx, iov, iovlen))
+    vecs = _msg_iovecs(ctx, iov, iovlen)
+    total = _send_size(sock, sum(n for _, n in vecs))
+    parts, left = [], total
+    for base, n in vecs:
+        parts.append(ctx.mem.read(base, min(n, left)))
+        left -= len(parts[-1])
+    data = b"".join(parts)
     dest = read_sockaddr(ctx, name, namelen) if name and namelen else None
     if dest is not None and _family_of(dest) in (AF_INET, AF_INET6):
         _network_allowed(ctx, _family_of(dest))

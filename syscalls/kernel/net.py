@@ -50,6 +50,9 @@ AF_INET6 = 10
 SOCKADDR_MAX = 128
 """sizeof(struct sockaddr_storage): the kernel copies at most this much of an address."""
 SUN_PATH_OFFSET = 2
+MAX_TRANSFER = 1 << 22
+"""Bytes moved by one send or receive at most (a stream call may move fewer, as Linux's
+may; a larger datagram gets EMSGSIZE)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _c_int, _c_void_p, _c_size_t, _c_ssize_t = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
@@ -164,6 +167,11 @@ class Socket(File):
     def host_poll_fd(self) -> int | None:
         return self.edges.fd
 
+    def host_wait(self, events: int) -> tuple[int, int] | None:
+        # The edge instance becomes readable when this socket becomes readable *or*
+        # writable: wait for it to be readable whatever the guest waits for.
+        return (self.edges.fd, select.POLLIN)
+
     def poll(self) -> int:
         self.edges.pump()
         p = select.poll()
@@ -181,6 +189,7 @@ class Socket(File):
     def recv(self, size: int, flags: int, want_addr: bool) -> tuple[bytes, bytes | None, int]:
         """(data, source address bytes or None, the full datagram length for MSG_TRUNC)."""
         self.edges.pump()
+        size = min(size, MAX_TRANSFER)
         buf = ctypes.create_string_buffer(max(size, 1))
         addr = ctypes.create_string_buffer(SOCKADDR_MAX)
         alen = ctypes.c_uint32(SOCKADDR_MAX)

@@ -88,7 +88,11 @@ def test_blocking_recv_parks_until_data_arrives() -> None:
     a, b = pair(ctx)
     outcome = net.sys_recvfrom(ctx, b, 0x1000, 16, 0, 0, 0)
     assert isinstance(outcome, Block)
-    assert outcome.host_fds  # the idle loop can wait on the host for it
+    # The idle loop waits for the host epoll instance to become readable, whether the
+    # guest waits to read or to write (an epoll fd never selects as writable).
+    edges = ctx.fds.get(b).edges  # type: ignore[attr-defined]
+    assert outcome.host_fds == ((edges.fd, 1),)
+    assert ctx.fds.get(a).host_wait(4) == (edges.fd, 1)
     ctx.mem.write(0x2000, b"ping")
     assert net.sys_sendto(ctx, a, 0x2000, 4, 0, 0, 0) == 4
     assert outcome.retry(WakeReason.NOTIFIED) == 4
