@@ -572,55 +572,54 @@ A.TABLES.update({
                   (0x20000000, "MSG_FASTOPEN"), (0x40000000, "MSG_CMSG_CLOEXEC")),
 })
 
-_SOCK = dict(classes=(NETWORK,))
-_SOCKADDR_IN = Struct(name="sockaddr_in2")      # length is the value of the next argument
+_NET = (NETWORK,)
 _SOCKADDR_OUT = out(Struct(name="sockaddr_out"))  # length behind the next argument
 _SOCKLEN_OUT = Struct(name="socklen_inout")  # printed at exit, after the address
 
 SPECS = (
     spec("socket", sys_socket, Enum_(table="family"), Flags(table="sock_type_flags"),
-         Int(), printer="socket", **_SOCK),  # type: ignore[arg-type]
+         Int(), printer="socket", classes=_NET),
     spec("socketpair", sys_socketpair, Enum_(table="family"),
          Flags(table="sock_type_flags"), Int(), out(Struct(name="fdpair")),
-         printer="socketpair", **_SOCK),  # type: ignore[arg-type]
+         printer="socketpair", classes=_NET),
     spec("bind", sys_bind, Fd(), Struct(name="sockaddr_in"), UInt(),
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("connect", sys_connect, Fd(), Struct(name="sockaddr_in"), UInt(),
-         restart=Restart.SYS, **_SOCK),  # type: ignore[arg-type]
-    spec("listen", sys_listen, Fd(), Int(), **_SOCK),  # type: ignore[arg-type]
+         restart=Restart.SYS, classes=_NET),
+    spec("listen", sys_listen, Fd(), Int(), classes=_NET),
     spec("accept", sys_accept, Fd(), _SOCKADDR_OUT, _SOCKLEN_OUT, restart=Restart.SYS,
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("accept4", sys_accept4, Fd(), _SOCKADDR_OUT, _SOCKLEN_OUT,
-         Flags(table="accept_flags"), restart=Restart.SYS, **_SOCK),  # type: ignore[arg-type]
+         Flags(table="accept_flags"), restart=Restart.SYS, classes=_NET),
     spec("getsockname", sys_getsockname, Fd(), _SOCKADDR_OUT, _SOCKLEN_OUT,
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("getpeername", sys_getpeername, Fd(), _SOCKADDR_OUT, _SOCKLEN_OUT,
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("shutdown", sys_shutdown, Fd(), Enum_(table="shutdown"),
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("setsockopt", sys_setsockopt, Fd(), Int(), Int(), Struct(), UInt(),
          printer="setsockopt", support=Support.PARTIAL,
          note="options whose value has the same layout on every architecture",
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("getsockopt", sys_getsockopt, Fd(), Int(), Int(), out(Struct()),
          out(Struct(name="sockopt_len")),
          printer="getsockopt", support=Support.PARTIAL,
          note="options whose value has the same layout on every architecture",
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("sendto", sys_sendto, Fd(), InBuf(), Size(), Flags(table="msg_flags"),
          Struct(name="sockaddr_in"), UInt(), restart=Restart.SYS,
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("send", sys_send, Fd(), InBuf(), Size(), Flags(table="msg_flags"),
-         restart=Restart.SYS, **_SOCK),  # type: ignore[arg-type]
+         restart=Restart.SYS, classes=_NET),
     spec("recvfrom", sys_recvfrom, Fd(), OutBuf(), Size(),
          Flags(table="msg_flags"), _SOCKADDR_OUT, _SOCKLEN_OUT, restart=Restart.SYS,
-         **_SOCK),  # type: ignore[arg-type]
+         classes=_NET),
     spec("recv", sys_recv, Fd(), OutBuf(), Size(), Flags(table="msg_flags"),
-         restart=Restart.SYS, **_SOCK),  # type: ignore[arg-type]
+         restart=Restart.SYS, classes=_NET),
     spec("sendmsg", sys_sendmsg, Fd(), Struct(name="msghdr"), Flags(table="msg_flags"),
          restart=Restart.SYS, support=Support.PARTIAL,
-         note="no control messages (EOPNOTSUPP)", **_SOCK),  # type: ignore[arg-type]
+         note="no control messages (EOPNOTSUPP)", classes=_NET),
     spec("recvmsg", sys_recvmsg, Fd(), out(Struct(name="msghdr")), Flags(table="msg_flags"),
          restart=Restart.SYS, support=Support.PARTIAL,
-         note="no control messages are received", **_SOCK),  # type: ignore[arg-type]
+         note="no control messages are received", classes=_NET),
 )
