@@ -39,7 +39,7 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work", "stack")
+PROGRAMS = ("hello", "work", "stack", "net")
 
 # arch name used in file names -> (GOARCH, GOARM)
 ARCHES: dict[str, tuple[str, str | None]] = {
@@ -168,6 +168,9 @@ def matrix() -> list[Target]:
         Target("stack", "1.27", "arm64", "static", True),
         Target("stack", "1.27", "386", "static", True),
     ]
+    for go in ("1.19", "1.27"):
+        for arch in ("amd64", "arm7"):
+            targets.append(Target("net", go, arch, "static", True))
     return targets
 
 

@@ -78,6 +78,13 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-threads", type=_int, metavar="N",
                    help="refuse (EAGAIN) creating more than N guest threads (default: "
                         "RLIMIT_NPROC, at most 10000)")
+    p.add_argument("--no-network", action="store_true",
+                   help="refuse sockets other than AF_UNIX (EACCES), as a sandbox policy would")
+    p.add_argument("--deterministic", action="store_true",
+                   help="virtual clock, seeded random bytes, fixed pids and a thread schedule "
+                        "counted in guest work: identical runs give identical traces")
+    p.add_argument("--seed", type=_int, default=0, metavar="N",
+                   help="with --deterministic: seed for AT_RANDOM and getrandom (default 0)")
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -172,8 +179,13 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     bus = EventBus()
+    from syscalls.kernel.core import KernelOptions
+
     options = RunOptions(base=args.base, env=env, timeout=args.timeout,
-                         max_memory=_memory_limit(args.max_memory))
+                         max_memory=_memory_limit(args.max_memory),
+                         kernel=KernelOptions(network=not args.no_network,
+                                              deterministic=args.deterministic,
+                                              seed=args.seed))
     if args.max_threads is not None:
         if args.max_threads < 1:
             parser.error("--max-threads must be at least 1")

@@ -9,7 +9,6 @@ nothing for calls no observer selected: events are built only for numbers in
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,8 @@ class Dispatcher:
         self.bound = table.bound
         self.bus = bus
         self.cpu = machine.cpu
+        self.now = machine.clock.wall
+        """Event timestamps: the host's time of day, or the virtual clock's."""
         self.traced: frozenset[int] = frozenset()
         self.traced_tids: set[int] | None = None
         """Threads whose syscalls are traced; None means all (strace -f)."""
@@ -58,7 +59,7 @@ class Dispatcher:
         traced = number in self.traced and (self.traced_tids is None
                                             or task.tid in self.traced_tids)
         if traced:
-            self.bus.publish(SyscallEnter(task.tid, number, spec.name, spec, args, time.time()))
+            self.bus.publish(SyscallEnter(task.tid, number, spec.name, spec, args, self.now()))
         note = ""
         try:
             result = spec.handler(machine.ctx, *args)  # type: ignore[misc]
@@ -69,7 +70,7 @@ class Dispatcher:
             self.cpu.set_return(result)
             if traced:
                 self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, result,
-                                             time.time(), note=note))
+                                             self.now(), note=note))
             if task.saved_sigmask is not None:
                 task.sigmask, task.saved_sigmask = task.saved_sigmask, None
             if task.deliverable():
@@ -83,19 +84,19 @@ class Dispatcher:
         # NO_RETURN: exit, exit_group, rt_sigreturn.
         if traced and spec.ret is Ret.NONE:
             self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, None,
-                                         time.time()))
+                                         self.now()))
         self.cpu.stop()
 
     def _unsupported(self, tid: int, number: int, regs: list[int]) -> None:
         self.cpu.set_return(ENOSYS)
         if self.bus.wants(UnsupportedSyscall):
             self.bus.publish(UnsupportedSyscall(tid, number, self.table.names.get(number),
-                                                tuple(regs[1:]), time.time()))
+                                                tuple(regs[1:]), self.now()))
 
     def finish(self, task_tid: int, pending: PendingSyscall, result: int, *,
                restarted: bool = False) -> None:
         """Publish the exit of a call that blocked (or was interrupted)."""
         if self.is_traced(pending.number, task_tid):
             self.bus.publish(SyscallExit(task_tid, pending.number, pending.name, pending.spec,
-                                         pending.args, result, time.time(),
+                                         pending.args, result, self.now(),
                                          restarted=restarted))

@@ -15,7 +15,6 @@ import contextlib
 import os
 import struct
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,13 @@ from unicorn import UC_ERR_INSN_INVALID, UcError
 from emulator import host
 from emulator.arch import Arch, arch_for
 from emulator.cpu import Cpu, Trap
+from emulator.determinism import (
+    FIXED_PID,
+    NS_PER_BLOCK,
+    WORK_QUANTUM,
+    VirtualTsc,
+    fix_machine,
+)
 from emulator.dispatch import Dispatcher
 from emulator.events import (
     EventBus,
@@ -43,7 +49,7 @@ from loader.stack import AT, AuxValue, build_initial_stack
 from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, SA_NODEFER, SA_RESETHAND, SA_RESTART
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
-from syscalls.kernel.clock import Clock
+from syscalls.kernel.clock import Clock, VirtualClock
 from syscalls.kernel.core import Kernel, KernelOptions
 from syscalls.kernel.files import FdTable, HostFile
 from syscalls.kernel.memory import GuestMemory
@@ -147,8 +153,16 @@ class Machine:
         self.cpu = Cpu(arch)
         self.memory = UnicornMemory(self.cpu.uc, arch.layout.task_size.bit_length())
         self.mem = GuestMemory(self.memory, arch.word_size)
-        self.clock = Clock()
-        if not self.options.kernel.cpumask_bytes and not self.options.kernel.deterministic:
+        deterministic = self.options.kernel.deterministic
+        self.timer = SliceTimer(self.cpu.uc, self.options.quantum,
+                                work_quantum=WORK_QUANTUM if deterministic else None)
+        self.clock: Clock = Clock()
+        if deterministic:
+            self.clock = VirtualClock(self.timer.stopper.work, NS_PER_BLOCK)
+            fix_machine(self.options.kernel)
+            if arch.abi.name == "x86_64":
+                self._tsc = VirtualTsc(self.cpu.uc, self.clock)
+        elif not self.options.kernel.cpumask_bytes:
             self.options.kernel.cpumask_bytes = host.cpumask_bytes()
         self.kernel = Kernel(arch.abi, self.mem, self.clock, self.options.kernel)
         self.kernel.thread_created = self._thread_created  # type: ignore[method-assign]
@@ -159,7 +173,6 @@ class Machine:
         self.loaded: Task | None = None
         self.yield_requested = False
         self.host_signal_arrived = False
-        self.timer = SliceTimer(self.cpu.uc, self.options.quantum)
         self.table = table_for(arch.abi.name)
         self.dispatcher = Dispatcher(self, self.table, self.bus)
         self.cpu.on_syscall = self.dispatcher.on_syscall
@@ -198,9 +211,14 @@ class Machine:
         argv_bytes = [os.fsencode(a) for a in argv]
         envp = self.options.env if self.options.env is not None else [
             os.fsencode(k) + b"=" + os.fsencode(v) for k, v in os.environ.items()]
-        process = Process(pid=os.getpid(), ppid=os.getppid(), vm=vm, fds=fds, exe=exe,
+        pid, ppid = (FIXED_PID, FIXED_PID - 1) if self.options.kernel.deterministic else (
+            os.getpid(), os.getppid())
+        process = Process(pid=pid, ppid=ppid, vm=vm, fds=fds, exe=exe,
                           host_exe=exe, argv=argv_bytes, envp=envp, cwd=os.getcwd(),
                           comm=Path(path).name[:15])
+        if self.options.kernel.deterministic:
+            process.pgid = process.sid = pid
+            process.proc_passthrough = frozenset()
         process.umask = os.umask(0o022)
         os.umask(process.umask)
         self.kernel.attach_process(process)
@@ -294,7 +312,7 @@ class Machine:
         status = self.process.exit_status
         assert status is not None
         self.exit_status = status
-        self.bus.publish(ProcessExited(status, time.time()))
+        self.bus.publish(ProcessExited(status, self.clock.wall()))
         return status
 
     def _host_signal(self, signo: int) -> None:
@@ -506,7 +524,7 @@ class Machine:
                 self._kill(task, SigInfo(Sig.SIGSEGV, SI_KERNEL), core=True)
                 return
             if self.bus.wants(SignalDelivered):
-                self.bus.publish(SignalDelivered(task.tid, info, action.handler, time.time()))
+                self.bus.publish(SignalDelivered(task.tid, info, action.handler, self.clock.wall()))
             blocked = action.mask if action.flags & SA_NODEFER else action.mask | bit(signo)
             task.sigmask = (task.sigmask | blocked) & ~UNBLOCKABLE
             if action.flags & SA_RESETHAND:
@@ -514,7 +532,7 @@ class Machine:
 
     def _kill(self, task: Task, info: SigInfo, core: bool) -> None:
         if self.bus.wants(GuestKilled):
-            self.bus.publish(GuestKilled(task.tid, info, self.cpu.pc, core, time.time()))
+            self.bus.publish(GuestKilled(task.tid, info, self.cpu.pc, core, self.clock.wall()))
         self.kernel.kill_group(info.signo, core=core)
 
     def finish_sigreturn(self, task: Task) -> None:
@@ -530,7 +548,7 @@ class Machine:
             bound = self.table.bound[number]
             ret = self.cpu.reg(self.arch.ret_reg)
             self.bus.publish(SyscallExit(task.tid, number, "rt_sigreturn", bound.spec, (mask,),
-                                         ret, time.time()))
+                                         ret, self.clock.wall()))
 
     # Faults ------------------------------------------------------------------------------
 
@@ -567,7 +585,7 @@ class Machine:
 
     def _thread_created(self, parent: Task, child: Task) -> None:
         if self.bus.wants(ThreadCreated):
-            self.bus.publish(ThreadCreated(parent.tid, child.tid, time.time()))
+            self.bus.publish(ThreadCreated(parent.tid, child.tid, self.clock.wall()))
 
     def _thread_exited(self, task: Task) -> None:
         if self.loaded is task:
@@ -575,7 +593,7 @@ class Machine:
         task.cpu_state = None
         # Threads ended by exit_group or a fatal signal are reported with the process.
         if self.bus.wants(ThreadExited) and not self.kernel.exit_group_requested:
-            self.bus.publish(ThreadExited(task.tid, task.exit_code, time.time()))
+            self.bus.publish(ThreadExited(task.tid, task.exit_code, self.clock.wall()))
 
 
 def exit_code_of(status: int) -> int:

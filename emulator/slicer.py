@@ -50,7 +50,28 @@ def _x86_64_stub(stop: int) -> bytes:
             + struct.pack("<Q", stop))       # .quad uc_emu_stop   (rdi = uc, unchanged)
 
 
+def _x86_64_counting_stub(stop: int) -> bytes:
+    """The same callback for deterministic runs; its user data is a :class:`_WorkCounter`:
+    count the block, and stop when the count reaches the limit or the flag is set."""
+    return (bytes.fromhex("48ff01")          # inc qword ptr [rcx]          (count)
+            + bytes.fromhex("488b01")        # mov rax, qword ptr [rcx]
+            + bytes.fromhex("483b4108")      # cmp rax, qword ptr [rcx + 8] (limit)
+            + bytes.fromhex("7307")          # jae stop
+            + bytes.fromhex("80791000")      # cmp byte ptr [rcx + 16], 0   (flag)
+            + bytes.fromhex("7501")          # jne stop
+            + bytes.fromhex("c3")            # ret
+            + bytes.fromhex("ff2500000000")  # stop: jmp qword ptr [rip + 0]
+            + struct.pack("<Q", stop))
+
+
+class _WorkCounter(ctypes.Structure):
+    _fields_ = (("count", ctypes.c_uint64), ("limit", ctypes.c_uint64),
+                ("flag", ctypes.c_uint8))
+
+
+NO_LIMIT = (1 << 64) - 1
 _STUBS = {"x86_64": _x86_64_stub}
+_COUNTING_STUBS = {"x86_64": _x86_64_counting_stub}
 
 
 class SafeStopError(RuntimeError):
@@ -68,25 +89,45 @@ def _add_block_hook(uc: Uc, callback: int, user_data: int | None) -> int:
 
 
 class BlockStopper:
-    """Asks the emulation to stop at the next translation-block boundary."""
+    """Asks the emulation to stop at the next translation-block boundary.
 
-    def __init__(self, uc: Uc) -> None:
+    With ``counting``, the same native callback also counts executed blocks and stops
+    when the count reaches ``limit``: guest work as a deterministic measure, for
+    --deterministic's time slices and virtual clock (no Python runs per block)."""
+
+    def __init__(self, uc: Uc, *, counting: bool = False) -> None:
         if _STOP is None:
             raise SafeStopError("cannot find uc_emu_stop")
+        self.counter: _WorkCounter | None = None
+        if counting:
+            counting_stub = _COUNTING_STUBS.get(platform.machine())
+            if counting_stub is None:
+                raise SafeStopError(f"--deterministic needs an x86-64 host, not "
+                                    f"{platform.machine()}")
+            self.counter = _WorkCounter(0, NO_LIMIT, 0)
+            self._init_stub(uc, counting_stub(_STOP), ctypes.addressof(self.counter))
+            return
         stub = _STUBS.get(platform.machine())
         if stub is not None:
             self._init_stub(uc, stub(_STOP))
         else:
             self._init_swap(uc)
 
-    def _init_stub(self, uc: Uc, code: bytes) -> None:
+    def _init_stub(self, uc: Uc, code: bytes, user_data: int | None = None) -> None:
         self._code = mmap.mmap(-1, mmap.PAGESIZE,
                                prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
         self._code.write(code)
         self._code_view = (ctypes.c_char * len(code)).from_buffer(self._code)
         self._flag = ctypes.c_uint8(0)
-        _add_block_hook(uc, ctypes.addressof(self._code_view), ctypes.addressof(self._flag))
+        if user_data is None:
+            user_data = ctypes.addressof(self._flag)
+        _add_block_hook(uc, ctypes.addressof(self._code_view), user_data)
         self._slot: ctypes.c_void_p | None = None
+
+    def work(self) -> int:
+        """Blocks executed so far (counting mode)."""
+        assert self.counter is not None
+        return int(self.counter.count)
 
     def _init_swap(self, uc: Uc) -> None:
         if _NOOP is None:
@@ -107,13 +148,17 @@ class BlockStopper:
         raise SafeStopError("unexpected layout of Unicorn's hook record")
 
     def request_stop(self) -> None:
-        if self._slot is None:
+        if self.counter is not None:
+            self.counter.flag = 1
+        elif self._slot is None:
             self._flag.value = 1
         else:
             self._slot.value = _STOP
 
     def clear(self) -> None:
-        if self._slot is None:
+        if self.counter is not None:
+            self.counter.flag = 0
+        elif self._slot is None:
             self._flag.value = 0
         else:
             self._slot.value = _NOOP
@@ -122,12 +167,16 @@ class BlockStopper:
 class SliceTimer:
     """Ends the current slice after ``quantum`` seconds, at the next block boundary; and at
     once when a host signal arrives (``watch_fd`` becomes readable), so that it reaches
-    the guest even while a guest thread spins without making syscalls."""
+    the guest even while a guest thread spins without making syscalls.
 
-    def __init__(self, uc: Uc, quantum: float) -> None:
+    With ``work_quantum`` (deterministic runs), a slice is that many translation blocks
+    instead, counted natively: the schedule then depends on the guest's work only."""
+
+    def __init__(self, uc: Uc, quantum: float, work_quantum: int | None = None) -> None:
         self.quantum = quantum
-        self.fired = False
-        self.stopper = BlockStopper(uc)
+        self.work_quantum = work_quantum
+        self._fired = False
+        self.stopper = BlockStopper(uc, counting=work_quantum is not None)
         self.watch_fd: int | None = None
         self._armed = False
         self._generation = 0
@@ -146,13 +195,30 @@ class SliceTimer:
         self._quit = True
         self._handled.set()
 
+    @property
+    def fired(self) -> bool:
+        """The last armed slice ended because its time (or work) was up."""
+        return self._fired
+
     def arm(self) -> None:
+        counter = self.stopper.counter
+        if counter is not None:
+            self._fired = False
+            counter.limit = counter.count + (self.work_quantum or 1)
+            return
         with self._lock:
-            self.fired = False
+            self._fired = False
             self._armed = True
             self._generation += 1
 
     def disarm(self) -> None:
+        counter = self.stopper.counter
+        if counter is not None:
+            self._fired = bool(counter.count >= counter.limit)
+            counter.limit = NO_LIMIT
+            with self._lock:
+                self.stopper.clear()
+            return
         with self._lock:
             self._armed = False
             self.stopper.clear()
@@ -177,7 +243,7 @@ class SliceTimer:
                     self._handled.clear()
                     self.stopper.request_stop()
                 elif self._armed and self._generation == last:
-                    self.fired = True
+                    self._fired = True
                     self.stopper.request_stop()
                 last = self._generation if self._armed else -1
             if readable:

@@ -73,8 +73,8 @@ def io_or_block(ctx: SyscallContext, file: File, writing: bool,
         if file.nonblocking:
             raise SyscallError(Errno.EAGAIN) from None
     queue = file.writeq if writing else file.readq
-    host_fd = file.host_poll_fd()
-    host_fds = ((host_fd, POLLOUT if writing else POLLIN),) if host_fd is not None else ()
+    wait = file.host_wait(POLLOUT if writing else POLLIN)
+    host_fds = (wait,) if wait is not None else ()
 
     def retry(reason: WakeReason) -> int | Block:
         return io_or_block(ctx, file, writing, op)

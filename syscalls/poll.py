@@ -185,9 +185,9 @@ def do_poll(ctx: SyscallContext, fds_ptr: int, nfds: int, deadline: float | None
                     file: File = entry.file
                     revents = file.poll() & ((events & 0xFFFF) | EPOLLERR | EPOLLHUP)
                     queues += (file.readq, file.writeq)
-                    host_fd = file.host_poll_fd()
-                    if host_fd is not None:
-                        host.append((host_fd, events & (POLLIN | POLLOUT)))
+                    wait = file.host_wait(events & (POLLIN | POLLOUT))
+                    if wait is not None:
+                        host.append(wait)
             if revents:
                 count += 1
             out += struct.pack("<ihh", fd, events, revents)

@@ -18,6 +18,7 @@ from syscalls import (
     fs,
     futex,
     mm,
+    net,
     poll,
     process,
     signal,
@@ -31,7 +32,7 @@ from syscalls.numbers import i386 as i386_numbers
 from syscalls.numbers import x86_64 as x86_64_numbers
 from syscalls.spec import Decoder, SyscallSpec, make_decoder
 
-COMMON_FAMILIES = (fs, mm, process, thread, futex, signal, time, poll)
+COMMON_FAMILIES = (fs, mm, process, thread, futex, signal, time, poll, net)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,9 @@ class FormatContext:
     args: tuple[int, ...]
     result: int | None = None
     """The call's result, when formatting at exit."""
+    entry: dict[int, bytes] | None = None
+    """Memory captured when the call was entered (value-result arguments such as a
+    socklen_t, printed ``[112 => 16]``), by address; see ENTRY_CAPTURE."""
 
     @property
     def word(self) -> int:
@@ -451,6 +454,22 @@ STRUCTS: dict[str, StructPrinter] = {
     "rusage": p_rusage,
     "sysinfo": p_sysinfo,
 }
+
+
+ENTRY_CAPTURE: dict[str, int] = {}
+"""Struct names whose pointed-to bytes (this many) are captured when the call is entered."""
+
+
+def capture_entry(spec: S.SyscallSpec, fc: FormatContext) -> dict[int, bytes] | None:
+    captured: dict[int, bytes] | None = None
+    for kind, value in zip(spec.args, fc.args, strict=False):
+        size = ENTRY_CAPTURE.get(kind.name) if isinstance(kind, S.Struct) else None
+        if size and value:
+            data = fc.mem.try_read(value, size)
+            if data is not None:
+                captured = captured or {}
+                captured[value] = data
+    return captured
 
 
 # Arguments by kind ---------------------------------------------------------------------

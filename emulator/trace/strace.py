@@ -24,9 +24,11 @@ from emulator.events import (
     ThreadExited,
     UnsupportedSyscall,
 )
+from emulator.trace import netformat  # noqa: F401  (registers the socket printers)
 from emulator.trace.backtrace import BacktraceSource, render
 from emulator.trace.format import (
     FormatContext,
+    capture_entry,
     format_args,
     format_result,
     format_siginfo,
@@ -51,6 +53,8 @@ class Held:
     """Already written as ``<unfinished ...>``."""
     stack: list[str] | None = None
     """The rendered backtrace (-k), captured when the call was entered."""
+    entry: dict[int, bytes] | None = None
+    """Value-result arguments as they were at entry (format.capture_entry)."""
 
 
 @dataclass(slots=True)
@@ -142,12 +146,14 @@ class Strace:
         trailing = ", " if 0 < count < len(event.spec.args) and event.spec.printer is None else ""
         prefix = self._prefix(event.tid, event.time)
         head = prefix + event.name + "(" + ", ".join(head_args)
-        self.held[event.tid] = Held(event, prefix, head + trailing, stack=self._stack())
+        self.held[event.tid] = Held(event, prefix, head + trailing, stack=self._stack(),
+                                    entry=capture_entry(event.spec, fc))
 
     def on_exit(self, event: SyscallExit) -> None:
         held = self.held.pop(event.tid, None)
         self._interrupt_others(event.tid)
         fc = self._context(event.args, event.result)
+        fc.entry = held.entry if held is not None else None
         spec = event.spec
         duration = (event.time - held.enter.time) if held and self.options.syscall_times else None
         result = format_result(spec, fc, event.result)

@@ -73,6 +73,10 @@ class KernelOptions:
     cpumask_bytes: int = 0
     """What sched_getaffinity returns (the kernel's cpumask size); 0: one word per 64 CPUs."""
     deterministic: bool = False
+    seed: int = 0
+    """With ``deterministic``: the seed of AT_RANDOM and getrandom's bytes."""
+    network: bool = True
+    """False (--no-network): sockets of every family but AF_UNIX are refused (EACCES)."""
 
 
 class Kernel:
@@ -88,7 +92,7 @@ class Kernel:
         self._tids: itertools.count[int] = itertools.count(1)
         self._inodes = itertools.count(4026531840 + 1000)
         self.exit_group_requested = False
-        self._random = random.Random(0x5EED) if self.options.deterministic else None
+        self._random = random.Random(self.options.seed) if self.options.deterministic else None
 
     def random_bytes(self, count: int) -> bytes:
         """AT_RANDOM and getrandom(2): the host's entropy, or a fixed stream when deterministic."""

@@ -118,6 +118,11 @@ class File:
         """A host fd the idle loop can select on while a guest thread waits for this file."""
         return None
 
+    def host_wait(self, events: int) -> tuple[int, int] | None:
+        """(host fd, POLLIN/POLLOUT) to select on while a thread waits for ``events`` here."""
+        fd = self.host_poll_fd()
+        return None if fd is None else (fd, events)
+
     def read(self, size: int) -> bytes:
         raise SyscallError(Errno.EINVAL)
 

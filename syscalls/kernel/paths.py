@@ -104,7 +104,8 @@ class PathResolver:
             if num.isdigit() and int(num) in p.fds.entries:
                 return ProcEntry(link=p.fds.entries[int(num)].file.path or "anon_inode:[?]")
             raise SyscallError(Errno.ENOENT)
-        if rest in HOST_PASSTHROUGH:
+        passthrough = HOST_PASSTHROUGH if p.proc_passthrough is None else p.proc_passthrough
+        if rest in passthrough:
             try:
                 with open(f"/proc/self/{rest}", "rb") as f:
                     return ProcEntry(content=f.read())

@@ -102,6 +102,9 @@ class Process:
     comm: str = ""
     pgid: int = 0
     sid: int = 0
+    proc_passthrough: frozenset[str] | None = None
+    """/proc/self entries read from the host (None: paths.HOST_PASSTHROUGH); deterministic
+    runs read none, so nothing host-specific reaches the guest through them."""
 
     def action(self, signo: int) -> SigAction:
         return self.actions[signo]

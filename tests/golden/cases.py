@@ -73,7 +73,7 @@ def all_cases() -> list[Case]:
     cases: list[Case] = []
     for row in manifest():
         path = f"bins/{row['path']}"
-        if row["program"] in ("hello", "stack"):
+        if row["program"] in ("hello", "stack", "net"):
             cases.append(Case(f"{row['path']}", path))
         else:
             for label, args, env, stdin, trace in WORKLOADS:

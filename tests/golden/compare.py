@@ -174,13 +174,13 @@ def call_set(calls: list[Call]) -> set[str]:
 
 
 _HEX = re.compile(r"0x[0-9a-f]+")
-_TMPDIR = re.compile(r"(elftrace-fileio-)\d+")
+_TMPDIR = re.compile(r"(elftrace-fileio-|nettest)\d+")
 _EPOLL_DATA = re.compile(r"data=\{u32=\d+, u64=\d+\}")
 _FIRST_ARG_FD = re.compile(r"^[a-z_0-9]+\((-?\d+)")
 
 
 NEW_FD_CALLS = frozenset({"openat", "open", "eventfd2", "eventfd", "epoll_create1",
-                          "epoll_create", "dup", "socket"})
+                          "epoll_create", "dup", "socket", "accept", "accept4"})
 
 
 def file_calls(calls: list[Call], *, full_lines: bool, reserved: int = 3) -> list[str]:
@@ -204,7 +204,7 @@ def file_calls(calls: list[Call], *, full_lines: bool, reserved: int = 3) -> lis
                 if c.name in ("openat", "open"):
                     files.add(fd)
             keep = c.name in PATH_CALLS
-        elif c.name in ("pipe2", "pipe"):
+        elif c.name in ("pipe2", "pipe", "socketpair"):
             pair = re.search(r"\[(\d+), (\d+)\]", c.line)
             if pair:
                 used.update((int(pair.group(1)), int(pair.group(2))))

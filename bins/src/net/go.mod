@@ -1,0 +1,3 @@
+module nettest
+
+go 1.19
