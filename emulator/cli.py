@@ -44,6 +44,14 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-U", dest="unset_env", action="append", default=[], metavar="VAR",
                    help="remove an environment variable for the guest (repeatable)")
     p.add_argument("--argv0", metavar="NAME", help="argv[0] for the guest (default: BINARY)")
+    p.add_argument("-L", "--sysroot", metavar="DIR",
+                   help="guest root for the interpreter and its libraries, as qemu-user's -L "
+                        "(default: / for a native arch, /usr/<triplet> from Debian's "
+                        "libc6-*-cross otherwise)")
+    p.add_argument("--interp", choices=("auto", "always", "never"), default="auto",
+                   help="run through the program's PT_INTERP (the real ld.so from the "
+                        "sysroot): auto = when it needs shared libraries (default), always = "
+                        "whenever it names one, never = elftrace relocates a PIE itself")
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -138,7 +146,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     bus = EventBus()
-    options = RunOptions(base=args.base, env=env)
+    options = RunOptions(base=args.base, env=env, sysroot=args.sysroot,
+                         interpreter=args.interp)
     guest_argv = [args.argv0 or args.binary, *args.args]
     trace_out: TextIO | None = None
     killed: list[GuestKilled] = []

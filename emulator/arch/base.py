@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from loader.sysroot import SysrootDefault
 from syscalls.abi import LinuxAbi
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class Arch(ABC):
     """1 for ELFCLASS32, 2 for ELFCLASS64."""
     abi: LinuxAbi
     layout: Layout
+    sysroot: SysrootDefault
+    """The guest root for dynamically linked programs when --sysroot is not given."""
     unwind: UnwindParams
     pc_reg: int
     sp_reg: int
