@@ -98,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe an ELF file: format, arch, link kind, "
                                        "relocations, Go version and build settings")
     info.add_argument("binary", metavar="BINARY")
+    relocs = sub.add_parser("relocs", help="list an image's dynamic relocations, or verify "
+                                           "elftrace's relocator against the real ld.so")
+    relocs.add_argument("--base", type=_int, metavar="ADDR",
+                        help="compute values for the image mapped at ADDR (default: where "
+                             "elftrace maps it)")
+    relocs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    relocs.add_argument("--verify", action="store_true",
+                        help="relocate with elftrace and with the real loader (ld.so from the "
+                             "sysroot, or a static-pie's own start-up code) at the same base, "
+                             "compare every relocated word; exit 1 on any mismatch")
+    relocs.add_argument("-L", "--sysroot", metavar="DIR",
+                        help="guest root holding the interpreter (as for run)")
+    relocs.add_argument("binary", metavar="BINARY")
     return parser
 
 
@@ -141,6 +154,10 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
     if args.command == "info":
         return _info(args.binary)
+    if args.command == "relocs":
+        from emulator.relocs_cli import relocs_command
+
+        return relocs_command(args)
     try:
         env = guest_environment(args.set_env, args.unset_env)
     except ValueError as exc:

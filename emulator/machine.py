@@ -15,6 +15,7 @@ import contextlib
 import os
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,6 +169,7 @@ class Machine:
         self.cpu.on_syscall = self.dispatcher.on_syscall
         self.process = self._build_process(path, argv)
         self.exit_status: int | None = None
+        self.halted = False
 
     # Set-up ------------------------------------------------------------------------------
 
@@ -194,19 +196,10 @@ class Machine:
                                        address_limit=arch.layout.task_size, relocate=False)
 
     def _base(self) -> int | None:
-        """Where the lowest page of an ET_DYN image goes. A static-pie (no PT_INTERP) gets
-        load_bias 0 from Linux (since 4.13) and lands where its first mmap does: the top
-        of the mmap area, aligned to its largest segment alignment."""
-        info = self.info
-        if self.options.base is not None or info.type is not ElfType.DYN or info.interp:
-            return self.options.base
-        return self._top_of_mmap(info)
+        return image_base(self.info, self.arch, self.options.base)
 
     def _top_of_mmap(self, info: ElfInfo) -> int:
-        low = min(p.vaddr for p in info.loads) & ~(PAGE_SIZE - 1)
-        high = max(p.vaddr + p.memsz for p in info.loads)
-        span = ((high + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - low
-        return (self.arch.layout.mmap_base - span) & ~(max_alignment(info) - 1)
+        return top_of_mmap(info, self.arch)
 
     def _build_process(self, path: str, argv: list[str]) -> Process:
         arch, image, layout = self.arch, self.image, self.arch.layout
@@ -322,6 +315,8 @@ class Machine:
                 self._loop()
         finally:
             self.timer.stop()
+        if self.halted:
+            return -1
         status = self.process.exit_status
         assert status is not None
         self.exit_status = status
@@ -341,7 +336,26 @@ class Machine:
         return any(not self.process.action(s).is_default and not self.process.action(s).is_ignore
                    for s in FORWARDED)
 
+    def add_breakpoint(self, address: int, action: Callable[[int], None]) -> None:
+        """Call ``action(pc)`` before the instruction at ``address`` runs: one code hook on
+        that address only (Unicorn instruments nothing else)."""
+        from unicorn import UC_HOOK_CODE
+        from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC
+
+        def on_code(pc: int, _size: int) -> None:
+            action(pc)
+
+        self.cpu.add_hook(UC_HOOK_CODE, HOOK_CODE_CFUNC, on_code, address, address)
+
+    def halt(self) -> None:
+        """Stop the whole machine where it stands (from a breakpoint action): run() returns
+        with ``halted`` set and no exit status; memory stays readable."""
+        self.halted = True
+        self.cpu.stop()
+
     def _finished(self) -> bool:
+        if self.halted:
+            return True
         return (self.process.exit_status is not None and not self.process.live_tasks()) \
             or self.kernel.exit_group_requested
 
@@ -580,6 +594,24 @@ class Machine:
         # Threads ended by exit_group or a fatal signal are reported with the process.
         if self.bus.wants(ThreadExited) and not self.kernel.exit_group_requested:
             self.bus.publish(ThreadExited(task.tid, task.exit_code, time.time()))
+
+
+def image_base(info: ElfInfo, arch: Arch, requested: int | None) -> int | None:
+    """Where the lowest page of an ET_DYN image goes (None: load_image's Linux default,
+    ELF_ET_DYN_BASE). A static-pie (no PT_INTERP) gets load_bias 0 from Linux (since
+    4.13) and lands where its first mmap does: the top of the mmap area, aligned to its
+    largest segment alignment."""
+    if requested is not None or info.type is not ElfType.DYN or info.interp:
+        return requested
+    return top_of_mmap(info, arch)
+
+
+def top_of_mmap(info: ElfInfo, arch: Arch) -> int:
+    """The lowest address of ``info`` mapped where a top-down mmap of its span lands."""
+    low = min(p.vaddr for p in info.loads) & ~(PAGE_SIZE - 1)
+    high = max(p.vaddr + p.memsz for p in info.loads)
+    span = ((high + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - low
+    return (arch.layout.mmap_base - span) & ~(max_alignment(info) - 1)
 
 
 def exit_code_of(status: int) -> int:
