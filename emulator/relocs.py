@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -193,23 +193,17 @@ def verify(path: str, base: int | None = None, *, sysroot: str | None = None,
     options = RunOptions(base=image.low, env=env, sysroot=sysroot,
                          interpreter="always" if info.interp else "never")
     machine = Machine(path, [path], options)
-    if info.interp:
-        stop = image.entry
-        stopped_at = "the program's entry (after ld.so)"
-    else:
-        main = _symbol_address(info, "main")
-        if main is None:
-            raise VerifyError(f"{path}: a static-pie relocates itself, and without a 'main' "
-                              "symbol there is no point to stop it after that")
-        stop = main + image.bias
-        stopped_at = "main (after the start-up code relocated the image)"
     reached: list[int] = []
 
     def at_stop(pc: int) -> None:
         reached.append(pc)
         machine.halt()
 
-    machine.add_breakpoint(stop & ~1, at_stop)
+    if info.interp:
+        stopped_at = "the program's entry (after ld.so)"
+        machine.add_breakpoint(image.entry & ~1, at_stop)
+    else:
+        stopped_at = _stop_static_pie(machine, info, image.bias, at_stop)
     machine.run()
     if not reached:
         raise VerifyError(f"{path}: the program exited before reaching {stopped_at}")
@@ -292,6 +286,39 @@ def _compare_writable(image: LoadedImage, real: object, relocated: dict[int, obj
             result.other_words += 1
             if a != b:
                 result.other_differences.append((address, a, b))
+
+
+def _stop_static_pie(machine: Machine, info: ElfInfo, bias: int,
+                     at_stop: Callable[[int], None]) -> str:
+    """Arrange to stop a static-pie right after its start-up code relocated it, before
+    libc's initialisation writes its own globals (glibc sets program_invocation_name,
+    which a RELATIVE entry initialised, before main): on return from glibc's
+    _dl_relocate_static_pie, at musl's __libc_start_main (its rcrt1 relocates first),
+    else at main."""
+    from loader.elfsym import ElfSymbols
+
+    symbols = ElfSymbols.load(info)
+    relocate = symbols.address_of("_dl_relocate_static_pie")
+    if relocate is not None:
+        def at_relocate(_pc: int) -> None:
+            cpu, arch = machine.cpu, machine.arch
+            if arch.lr_reg is not None:
+                back = cpu.reg(arch.lr_reg)
+            else:
+                back = int.from_bytes(machine.mem.read(cpu.sp, arch.word_size), "little")
+            machine.add_breakpoint(back & ~1, at_stop)
+
+        machine.add_breakpoint((relocate + bias) & ~1, at_relocate)
+        return "the return from _dl_relocate_static_pie (its self-relocation)"
+    for name, where in (("__libc_start_main", "__libc_start_main (after rcrt1's "
+                                              "self-relocation)"),
+                        ("main", "main (after the start-up code relocated the image)")):
+        address = symbols.address_of(name)
+        if address is not None:
+            machine.add_breakpoint((address + bias) & ~1, at_stop)
+            return where
+    raise VerifyError(f"{info.path}: a static-pie relocates itself, and without symbols "
+                      "(main, __libc_start_main) there is no point known to stop it after that")
 
 
 def _weak_undefined(path: str) -> frozenset[str]:
