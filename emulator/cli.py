@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with -k: at most N frames per stack")
     trace.add_argument("--json", action="store_true",
                        help="write one JSON object per event instead of strace lines")
+    trace.add_argument("--ltrace", action="store_true",
+                       help="also report calls from the program into its shared libraries "
+                            "(through the PLT), like ltrace; with -c, count them (ltrace's "
+                            "-i means something else in strace, so there is no short form)")
     _common_run_options(trace)
     paths = sub.add_parser("paths", help="run a binary and show the code paths that reach "
                                          "each syscall, with counts")
@@ -307,6 +311,8 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
     machine.dispatcher.trace(numbers, tids)
     if args.frames is not None and args.frames <= 0:
         parser.error("--frames must be positive")
+    if args.ltrace:
+        _attach_ltrace(args, machine, bus, out)
     if args.json:
         from emulator.trace.jsonl import JsonLines
 
@@ -329,10 +335,36 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
     return out
 
 
+_LTRACE_SUMMARY_KEY = "_elftrace_ltrace_summary"
+
+
+def _attach_ltrace(args: argparse.Namespace, machine: object, bus: object, out: TextIO) -> None:
+    from emulator.events import EventBus
+    from emulator.ltrace import LibraryCallPrinter, LibraryCalls, LibraryCallSummary
+    from emulator.machine import Machine
+
+    assert isinstance(machine, Machine) and isinstance(bus, EventBus)
+    calls = LibraryCalls(machine, bus)
+    if not calls.applies:
+        print("elftrace: --ltrace: the program is not run through a dynamic loader, so it "
+              "calls no shared library", file=sys.stderr)
+        return
+    calls.attach()
+    if args.summary:
+        summary = LibraryCallSummary()
+        summary.attach(bus)
+        setattr(args, _LTRACE_SUMMARY_KEY, summary)
+    elif not args.json:
+        LibraryCallPrinter(out, machine.process.pid, args.follow).attach(bus)
+
+
 def _close_tracer(args: argparse.Namespace, out: TextIO) -> None:
     summary = getattr(args, _SUMMARY_KEY, None)
     if summary is not None:
         summary.render(out)
+    ltrace_summary = getattr(args, _LTRACE_SUMMARY_KEY, None)
+    if ltrace_summary is not None:
+        ltrace_summary.render(out)
     out.flush()
     if out is not sys.stderr:
         out.close()

@@ -144,6 +144,8 @@ class Arm(Arch):
     sp_reg = A.UC_ARM_REG_SP
     lr_reg = A.UC_ARM_REG_LR
     ret_reg = A.UC_ARM_REG_R0
+    call_arg_regs = (A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2, A.UC_ARM_REG_R3)
+    """AAPCS: the first four integer arguments of a function call."""
     syscall_regs = (A.UC_ARM_REG_R7, A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2,
                     A.UC_ARM_REG_R3, A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6)
     cs_arch = capstone.CS_ARCH_ARM

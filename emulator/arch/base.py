@@ -66,6 +66,8 @@ class Arch(ABC):
     lr_reg: int | None = None
     """The link register, on architectures that have one."""
     ret_reg: int
+    call_arg_regs: tuple[int, ...] = ()
+    """The registers holding a C function's first integer arguments (--ltrace)."""
     syscall_regs: tuple[int, ...]
     """The syscall number register, then the argument registers in order."""
     cs_arch: int

@@ -99,6 +99,9 @@ class X86_64(Arch):
     pc_reg = X.UC_X86_REG_RIP
     sp_reg = X.UC_X86_REG_RSP
     ret_reg = X.UC_X86_REG_RAX
+    call_arg_regs = (X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX, X.UC_X86_REG_RCX,
+                     X.UC_X86_REG_R8, X.UC_X86_REG_R9)
+    """psABI §3.2.3: the first six integer arguments of a function call."""
     syscall_regs = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
                     X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
     cs_arch = capstone.CS_ARCH_X86
