@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,7 @@ from loader.relocations import (
 
 if TYPE_CHECKING:
     from emulator.machine import Machine
+    from syscalls.kernel.memory import GuestMemory
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +229,8 @@ def verify(path: str, base: int | None = None, *, sysroot: str | None = None,
         if actual != value:
             result.mismatches.append(Mismatch(typ, address - ours.bias, address, value,
                                               actual, sym))
-    _compare_writable(ours, real, expected_words, result)
+    targets = {r.address: r.size for r in _rows(ours)}
+    _compare_writable(ours, real, targets, result)
     return result
 
 
@@ -264,18 +266,20 @@ def _our_relocation(image: LoadedImage, libraries: Scope,
     return out
 
 
-def _compare_writable(image: LoadedImage, real: object, relocated: dict[int, object],
+def _compare_writable(image: LoadedImage, real: GuestMemory, relocated: Mapping[int, int],
                       result: Verification) -> None:
+    """Compare the writable pages' words that no relocation targets (``relocated``:
+    address -> size of every relocation, checkable or not)."""
     from loader.image import PROT_WRITE
 
     word = image.info.word_size
-    covered = set()
-    for address in relocated:
-        covered.update(range(address - address % word, address + word, word))
+    covered: set[int] = set()
+    for address, size in relocated.items():
+        covered.update(range(address - address % word, address + size, word))
     for m in image.mappings:
         if not m.prot & PROT_WRITE:
             continue
-        actual = real.read(m.start, m.size)  # type: ignore[attr-defined]
+        actual = real.read(m.start, m.size)
         ours = bytes(m.data) + bytes(m.size - len(m.data))
         fmt = "<Q" if word == 8 else "<I"
         for i, ((a,), (b,)) in enumerate(zip(struct.iter_unpack(fmt, ours),
@@ -324,10 +328,11 @@ def _stop_static_pie(machine: Machine, info: ElfInfo, bias: int,
 def _weak_undefined(path: str) -> frozenset[str]:
     """Names the image references weakly without defining them (.dynsym)."""
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
 
     with open(path, "rb") as f:
         dynsym = ELFFile(f).get_section_by_name(".dynsym")
-        if dynsym is None:
+        if not isinstance(dynsym, SymbolTableSection):
             return frozenset()
         return frozenset(s.name for s in dynsym.iter_symbols()
                          if s["st_shndx"] == "SHN_UNDEF" and s["st_info"]["bind"] == "STB_WEAK")
@@ -391,6 +396,7 @@ def _dynamic_symbols(host: str, start: int) -> dict[str, LibrarySymbol]:
     """``host``'s exported symbols at the run-time addresses of a copy mapped at ``start``;
     of several versions of a name, the default one (versym without the hidden bit)."""
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
 
     out: dict[str, LibrarySymbol] = {}
     with open(host, "rb") as f:
@@ -401,7 +407,7 @@ def _dynamic_symbols(host: str, start: int) -> dict[str, LibrarySymbol]:
         bias = start - (low & ~0xFFF)
         dynsym = elf.get_section_by_name(".dynsym")
         versym = elf.get_section_by_name(".gnu.version")
-        if dynsym is None:
+        if not isinstance(dynsym, SymbolTableSection):
             return out
         hidden = b""
         if versym is not None:
