@@ -8,9 +8,10 @@ a code hook on its first instruction only — never a per-instruction hook. A hi
 PLT call when the return address (the link register, or the word at the stack
 pointer on x86-64) lies in the program's own image, so calls libc makes to itself are
 not reported, as ltrace does not report them. A GNU IFUNC symbol's address is its
-resolver; its implementation is known only from the GOT slot once bound, so such a
-function is hooked when ld.so has already bound its slot (BIND_NOW) and is otherwise
-listed in ``unhooked``.
+resolver: when ld.so has already bound its slot (BIND_NOW) the slot names the
+implementation; when it binds lazily, the resolver's entry and its return site get a
+breakpoint, and the implementation it returns is hooked before ld.so jumps to it, so
+even the first call is seen.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class LibraryCalls:
         self.bus = bus
         self.hooked: dict[int, tuple[str, str]] = {}
         self.unhooked: list[str] = []
+        self._resolvers: dict[int, list[str]] = {}
+        self._pending: dict[int, list[str]] = {}
+        self._return_sites: set[int] = set()
         image = machine.image
         self._low, self._high = image.low, image.high
 
@@ -58,30 +62,63 @@ class LibraryCalls:
                 continue
             found = _lookup(row.symbol, scope)
             address: int | None = None
+            bound = int.from_bytes(machine.mem.read(row.address, word), "little")
             if found is not None and not found[1]:
                 address = found[0]
-            else:
-                bound = int.from_bytes(machine.mem.read(row.address, word), "little")
-                if not self._low <= bound < self._high:
-                    address = bound
+            elif not self._low <= bound < self._high:
+                address = bound
+            elif found is not None:
+                # A lazily bound IFUNC: learn its implementation from its resolver's answer.
+                self._watch_resolver(found[0] & ~1, row.symbol)
+                continue
             if address is None or address == 0:
                 self.unhooked.append(row.symbol)
                 continue
-            address &= ~1
-            if address in self.hooked:
-                continue
-            vma = machine.process.vm.find(address)
-            library = os.path.basename(vma.name) if vma is not None else ""
-            self.hooked[address] = (row.symbol, library)
-            machine.add_breakpoint(address, self._on_call)
+            self._hook(address, row.symbol)
+
+    def _hook(self, address: int, name: str) -> None:
+        address &= ~1
+        if address in self.hooked:
+            return
+        vma = self.machine.process.vm.find(address)
+        library = os.path.basename(vma.name) if vma is not None else ""
+        self.hooked[address] = (name, library)
+        self.machine.add_breakpoint(address, self._on_call)
+
+    def _watch_resolver(self, resolver: int, name: str) -> None:
+        """ld.so's lazy binding calls the IFUNC's resolver, then jumps to the address it
+        returns: hook that address before the jump (one breakpoint per return site)."""
+        names = self._resolvers.setdefault(resolver, [])
+        names.append(name)
+        if len(names) == 1:
+            self.machine.add_breakpoint(resolver, self._at_resolver)
+
+    def _at_resolver(self, pc: int) -> None:
+        machine = self.machine
+        back = self._return_address() & ~1
+        self._pending.setdefault(machine.current.tid, []).append(self._resolvers[pc][0])
+        if back not in self._return_sites:
+            self._return_sites.add(back)
+            machine.add_breakpoint(back, self._after_resolver)
+
+    def _after_resolver(self, _pc: int) -> None:
+        machine = self.machine
+        pending = self._pending.get(machine.current.tid)
+        if not pending:
+            return
+        name = pending.pop()
+        self._hook(machine.cpu.reg(machine.arch.ret_reg), name)
+
+    def _return_address(self) -> int:
+        cpu, arch = self.machine.cpu, self.machine.arch
+        if arch.lr_reg is not None:
+            return cpu.reg(arch.lr_reg)
+        return int.from_bytes(self.machine.mem.read(cpu.sp, arch.word_size), "little")
 
     def _on_call(self, pc: int) -> None:
         machine = self.machine
         cpu, arch = machine.cpu, machine.arch
-        if arch.lr_reg is not None:
-            back = cpu.reg(arch.lr_reg)
-        else:
-            back = int.from_bytes(machine.mem.read(cpu.sp, arch.word_size), "little")
+        back = self._return_address()
         if not self._low <= back < self._high:
             return
         name, library = self.hooked.get(pc & ~1, ("?", ""))

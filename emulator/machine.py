@@ -346,6 +346,8 @@ class Machine:
             action(pc)
 
         self.cpu.add_hook(UC_HOOK_CODE, HOOK_CODE_CFUNC, on_code, address, address)
+        # Code already translated would run without the new hook: drop its cached block.
+        self.cpu.uc.ctl_remove_cache(address, address + 1)
 
     def halt(self) -> None:
         """Stop the whole machine where it stands (from a breakpoint action): run() returns
