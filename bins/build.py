@@ -174,6 +174,8 @@ class CTarget:
     elf_type: int
     interp: bool
     source: str = "ptrs.c"
+    post: tuple[str, ...] = ()
+    """A command run on the output afterwards (the file name appended)."""
 
     def cc(self, zig_python: str) -> list[str]:
         return [zig_python if c == "{python}" else c for c in self.compiler]
@@ -199,18 +201,23 @@ def c_matrix() -> list[CTarget]:
         CTarget("ptrs-musl-amd64-static", "amd64", "musl", ("musl-gcc",), (*o2, "-static"),
                 ET_EXEC, False),
         # Debian's musl-gcc -static-pie silently links dynamically; zig's musl does not.
-        # zig's libc carries DWARF: drop it, keep the symbol table (relocs --verify uses it).
+        # zig's libc carries DWARF: objcopy drops it and keeps the symbol table, which
+        # relocs --verify needs (zig's own -Wl,--strip-debug drops both).
         CTarget("ptrs-musl-amd64-static-pie", "amd64", "musl",
-                (*ZIG, "-target", "x86_64-linux-musl"),
-                (*o2, "-fPIE", "-pie", "-static", "-Wl,--strip-debug"), ET_DYN, False),
+                (*ZIG, "-target", "x86_64-linux-musl"), (*o2, "-fPIE", "-pie", "-static"),
+                ET_DYN, False, post=("objcopy", "--strip-debug")),
         CTarget("ptrs-musl-arm-static-pie", "arm", "musl",
-                (*ZIG, "-target", "arm-linux-musleabihf"),
-                (*o2, "-fPIE", "-pie", "-static", "-Wl,--strip-debug"), ET_DYN, False),
+                (*ZIG, "-target", "arm-linux-musleabihf"), (*o2, "-fPIE", "-pie", "-static"),
+                ET_DYN, False, post=("arm-linux-gnueabihf-objcopy", "--strip-debug")),
     ]
 
 
 def c_build_command(target: CTarget, zig_python: str) -> str:
-    return f"cd bins/src/c && {shlex.join(target.argv('../../' + target.name, zig_python))}"
+    out = "../../" + target.name
+    command = f"cd bins/src/c && {shlex.join(target.argv(out, zig_python))}"
+    if target.post:
+        command += f" && {shlex.join([*target.post, out])}"
+    return command
 
 
 def verify_c_elf(path: Path, target: CTarget) -> None:
@@ -437,6 +444,8 @@ def build_all(
         def one_c(t: CTarget) -> dict[str, Any]:
             out = outdir / t.name
             builder.run(t.argv(str(out), zig_python), cwd=SRC / "c", extra_env=c_env(builder))
+            if t.post:
+                builder.run([*t.post, str(out)], cwd=builder.scratch)
             verify_c_elf(out, t)
             version = builder.run([*t.cc(zig_python), "--version"], cwd=builder.scratch,
                                   extra_env=c_env(builder))
@@ -514,7 +523,8 @@ def cmd_build(go_paths: dict[str, str], jobs: int, zig_python: str,
     return 0
 
 
-def cmd_check(go_paths: dict[str, str], jobs: int, zig_python: str) -> int:
+def cmd_check(go_paths: dict[str, str], jobs: int, zig_python: str,
+              only: Sequence[str] = ()) -> int:
     try:
         manifest: list[dict[str, Any]] = json.loads(MANIFEST.read_text())
     except FileNotFoundError:
@@ -527,6 +537,10 @@ def cmd_check(go_paths: dict[str, str], jobs: int, zig_python: str) -> int:
     names = {t.name for t in targets} | {t.name for t in c_targets}
     if set(by_path) != names:
         errors.append(f"manifest rows {sorted(set(by_path) ^ names)} do not match the build matrix")
+    if only:
+        targets = [t for t in targets if t.name in only]
+        c_targets = [t for t in c_targets if t.name in only]
+        by_path = {k: v for k, v in by_path.items() if k in only}
     # The committed binaries must match the manifest.
     for name, row in by_path.items():
         f = BINS / name
@@ -583,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         default=[],
         metavar="NAME",
-        help="build only these binaries and update their manifest rows",
+        help="build (or --check) only these binaries; a build updates their manifest rows",
     )
     ap.add_argument(
         "--zig-python",
@@ -594,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     go_paths = {"1.19": args.go119, "1.27": args.go127}
     try:
         if args.check:
-            return cmd_check(go_paths, args.jobs, args.zig_python)
+            return cmd_check(go_paths, args.jobs, args.zig_python, args.only)
         return cmd_build(go_paths, args.jobs, args.zig_python, args.only)
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
