@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the sample Go binaries in bins/ reproducibly and write bins/manifest.json.
+"""Build the sample Go and C binaries in bins/ reproducibly and write bins/manifest.json.
 
 Usage:
     python3 bins/build.py                 # (re)build everything, rewrite manifest
@@ -9,7 +9,11 @@ Usage:
 Every build runs in a scrubbed environment (fresh GOCACHE/GOPATH/HOME in a
 temporary directory, GOENV=off, GOPROXY=off, CGO_ENABLED=0, GOTOOLCHAIN=local,
 GOFLAGS=-mod=mod) with ``-trimpath -buildvcs=false``, so rebuilding with the
-same toolchains gives byte-identical binaries.
+same toolchains gives byte-identical binaries. cgo targets set CGO_ENABLED=1 and CC
+(gcc, or arm-linux-gnueabihf-gcc against Debian's armhf glibc). The C samples are
+built from bins/src/c with gcc, arm-linux-gnueabihf-gcc, musl-gcc and zig cc (the
+ziglang PyPI package; its libc builds are cached in ZIG_GLOBAL_CACHE_DIR, default
+~/.cache/zig, which does not change the output).
 
 Standard library only (Python 3.11+).
 """
@@ -39,7 +43,11 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work", "stack", "net")
+PROGRAMS = ("hello", "work", "stack", "net", "cgonet", "ptrs")
+DEFAULT_ZIG_PYTHON = "/opt/dev/bin/python"
+
+# GOARCH -> the C cross compiler cgo links with.
+CGO_CC: dict[str, str] = {"amd64": "gcc", "arm": "arm-linux-gnueabihf-gcc"}
 
 # arch name used in file names -> (GOARCH, GOARM)
 ARCHES: dict[str, tuple[str, str | None]] = {
@@ -85,8 +93,14 @@ class Target:
     program: str
     go: str  # "1.19" or "1.27": selects the toolchain
     arch: str  # key of ARCHES
-    link: str  # "static" or "pie"
+    link: str  # "static", "pie" or "cgo" (dynamic executable linked against glibc)
     stripped: bool
+
+    @property
+    def cgo(self) -> bool:
+        """Linked externally against glibc: cgo programs, and ARM PIEs (Go can make a
+        32-bit ARM PIE only through the external linker)."""
+        return self.link == "cgo" or (self.link == "pie" and self.goarch == "arm")
 
     @property
     def name(self) -> str:
@@ -110,9 +124,11 @@ class Target:
             env["GOAMD64"] = "v1"
         if self.goarch == "386":
             env["GO386"] = "sse2"
+        if self.cgo:
+            env["CC"] = CGO_CC[self.goarch]
         env.update(
             {
-                "CGO_ENABLED": "0",
+                "CGO_ENABLED": "1" if self.cgo else "0",
                 "GO111MODULE": "on",
                 "GOTOOLCHAIN": "local",
                 "GOFLAGS": "-mod=mod",
@@ -171,7 +187,83 @@ def matrix() -> list[Target]:
     for go in ("1.19", "1.27"):
         for arch in ("amd64", "arm7"):
             targets.append(Target("net", go, arch, "static", True))
+    targets.append(Target("hello", "1.27", "arm7", "pie", True))
+    for arch in ("amd64", "arm7"):
+        targets.append(Target("cgonet", "1.27", arch, "cgo", True))
     return targets
+
+
+@dataclasses.dataclass(frozen=True)
+class CTarget:
+    """One C sample: ``bins/src/c/<source>`` built by ``compiler`` with ``flags``."""
+
+    name: str
+    arch: str  # "amd64" or "arm"
+    libc: str  # "glibc" or "musl"
+    compiler: tuple[str, ...]
+    flags: tuple[str, ...]
+    elf_type: int
+    interp: bool
+    source: str = "ptrs.c"
+    post: tuple[str, ...] = ()
+    """A command run on the output afterwards (the file name appended)."""
+
+    def cc(self, zig_python: str) -> list[str]:
+        return [zig_python if c == "{python}" else c for c in self.compiler]
+
+    def argv(self, out: str, zig_python: str) -> list[str]:
+        return [*self.cc(zig_python), *self.flags, "-o", out, self.source]
+
+
+ZIG = ("{python}", "-m", "ziglang", "cc")
+
+
+def c_matrix() -> list[CTarget]:
+    """The C samples: the pointer-table program under every libc and link kind."""
+    o2 = ("-O2",)
+    return [
+        CTarget("ptrs-glibc-amd64-dynamic", "amd64", "glibc", ("gcc",), o2, ET_DYN, True),
+        CTarget("ptrs-glibc-arm-dynamic", "arm", "glibc", ("arm-linux-gnueabihf-gcc",), o2,
+                ET_DYN, True),
+        CTarget("ptrs-glibc-amd64-static", "amd64", "glibc", ("gcc",), (*o2, "-static"),
+                ET_EXEC, False),
+        CTarget("ptrs-glibc-amd64-static-pie", "amd64", "glibc", ("gcc",),
+                (*o2, "-static-pie"), ET_DYN, False),
+        CTarget("ptrs-musl-amd64-static", "amd64", "musl", ("musl-gcc",), (*o2, "-static"),
+                ET_EXEC, False),
+        # Debian's musl-gcc -static-pie silently links dynamically; zig's musl does not.
+        # zig's libc carries DWARF: objcopy drops it and keeps the symbol table, which
+        # relocs --verify needs (zig's own -Wl,--strip-debug drops both).
+        CTarget("ptrs-musl-amd64-static-pie", "amd64", "musl",
+                (*ZIG, "-target", "x86_64-linux-musl"), (*o2, "-fPIE", "-pie", "-static"),
+                ET_DYN, False, post=("objcopy", "--strip-debug")),
+        CTarget("ptrs-musl-arm-static-pie", "arm", "musl",
+                (*ZIG, "-target", "arm-linux-musleabihf"), (*o2, "-fPIE", "-pie", "-static"),
+                ET_DYN, False, post=("arm-linux-gnueabihf-objcopy", "--strip-debug")),
+    ]
+
+
+def c_build_command(target: CTarget, zig_python: str) -> str:
+    out = "../../" + target.name
+    command = f"cd bins/src/c && {shlex.join(target.argv(out, zig_python))}"
+    if target.post:
+        command += f" && {shlex.join([*target.post, out])}"
+    return command
+
+
+def verify_c_elf(path: Path, target: CTarget) -> None:
+    info = elf_info(path)
+    want_class, want_machine = ELF_IDENT[target.arch]
+    problems = []
+    if (info["class"], info["machine"]) != (want_class, want_machine):
+        problems.append(f"class/machine {info['class']}/{info['machine']} is not {target.arch}")
+    if info["type"] != target.elf_type:
+        problems.append(f"e_type {info['type']} != {target.elf_type}")
+    if (PT_INTERP in info["segments"]) != target.interp:
+        problems.append(f"PT_INTERP present={PT_INTERP in info['segments']}, "
+                        f"expected {target.interp}")
+    if problems:
+        raise BuildError(f"{path.name}: " + "; ".join(problems))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,7 +410,7 @@ def elf_info(path: Path) -> dict[str, Any]:
 def verify_elf(path: Path, target: Target) -> None:
     info = elf_info(path)
     want_class, want_machine = ELF_IDENT[target.goarch]
-    want_type = ET_EXEC if target.link == "static" else ET_DYN
+    want_type = ET_EXEC if target.link in ("static", "cgo") else ET_DYN
     problems = []
     if info["class"] != want_class:
         problems.append(f"EI_CLASS {info['class']} != {want_class}")
@@ -347,10 +439,16 @@ def snapshot_sources() -> dict[str, bytes]:
 
 
 def build_all(
-    targets: Iterable[Target], go_paths: dict[str, str], outdir: Path, jobs: int
+    targets: Iterable[Target],
+    go_paths: dict[str, str],
+    outdir: Path,
+    jobs: int,
+    c_targets: Iterable[CTarget] = (),
+    zig_python: str = DEFAULT_ZIG_PYTHON,
 ) -> list[dict[str, Any]]:
-    """Build every target into outdir; return the manifest rows."""
+    """Build every target into outdir; return the manifest rows (Go, then C)."""
     targets = list(targets)
+    c_targets = list(c_targets)
     before = snapshot_sources()
     with tempfile.TemporaryDirectory(prefix="elftrace-gobuild-") as tmp:
         builder = Builder(Path(tmp))
@@ -368,42 +466,83 @@ def build_all(
                 "goarm": t.goarm,
                 "link": t.link,
                 "stripped": t.stripped,
+                "libc": "glibc" if t.cgo else None,
                 "sha256": sha256_file(out),
                 "size": out.stat().st_size,
                 "build_command": build_command(t, tc),
             }
 
+        def one_c(t: CTarget) -> dict[str, Any]:
+            out = outdir / t.name
+            builder.run(t.argv(str(out), zig_python), cwd=SRC / "c", extra_env=c_env(builder))
+            if t.post:
+                builder.run([*t.post, str(out)], cwd=builder.scratch)
+            verify_c_elf(out, t)
+            version = builder.run([*t.cc(zig_python), "--version"], cwd=builder.scratch,
+                                  extra_env=c_env(builder))
+            print(f"built {t.name} ({out.stat().st_size} bytes)", file=sys.stderr)
+            return {
+                "path": t.name,
+                "program": Path(t.source).stem,
+                "go_version": None,
+                "goarch": t.arch,
+                "goarm": None,
+                "link": "static-pie" if t.elf_type == ET_DYN and not t.interp
+                else ("dynamic" if t.interp else "static"),
+                "stripped": False,
+                "libc": t.libc,
+                "cc_version": version.splitlines()[0] if version else "",
+                "sha256": sha256_file(out),
+                "size": out.stat().st_size,
+                "build_command": c_build_command(t, zig_python),
+            }
+
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             rows = list(pool.map(one, targets))
+            rows += list(pool.map(one_c, c_targets))
     if snapshot_sources() != before:
         raise BuildError("the go command modified files under bins/src (go.mod?)")
     return rows
+
+
+def c_env(builder: Builder) -> dict[str, str]:
+    """zig keeps the libc it builds per target in its global cache: a persistent one saves
+    minutes per build and does not change the output."""
+    cache = os.environ.get("ZIG_GLOBAL_CACHE_DIR") or str(Path.home() / ".cache" / "zig")
+    return {
+        "ZIG_GLOBAL_CACHE_DIR": cache,
+        "ZIG_LOCAL_CACHE_DIR": str(builder.scratch / "zig-local"),
+        "SOURCE_DATE_EPOCH": "0",
+    }
 
 
 def write_manifest(rows: list[dict[str, Any]]) -> None:
     MANIFEST.write_text(json.dumps(rows, indent=2) + "\n")
 
 
-def cmd_build(go_paths: dict[str, str], jobs: int, only: Sequence[str] = ()) -> int:
+def cmd_build(go_paths: dict[str, str], jobs: int, zig_python: str,
+              only: Sequence[str] = ()) -> int:
     targets = matrix()
-    selected = [t for t in targets if not only or t.name in only]
-    unknown = set(only) - {t.name for t in targets}
-    if unknown:
-        raise BuildError(f"not in the build matrix: {', '.join(sorted(unknown))}")
-    with tempfile.TemporaryDirectory(prefix="elftrace-bins-") as stage:
-        built = build_all(selected, go_paths, Path(stage), jobs)
-        for t in selected:
-            shutil.move(str(Path(stage) / t.name), BINS / t.name)
+    c_targets = c_matrix()
+    order = [t.name for t in targets] + [t.name for t in c_targets]
     if only:
-        old = {r["path"]: r for r in json.loads(MANIFEST.read_text())}
-        new = {r["path"]: r for r in built}
-        missing = [t.name for t in targets if t.name not in old and t.name not in new]
-        if missing:
-            raise BuildError(f"no manifest row for {', '.join(missing)}; build them too")
-        rows = [new.get(t.name) or old[t.name] for t in targets]
-    else:
-        rows = built
-    wanted = {t.name for t in targets}
+        unknown = sorted(set(only) - set(order))
+        if unknown:
+            raise BuildError(f"not in the build matrix: {', '.join(unknown)}")
+        targets = [t for t in targets if t.name in only]
+        c_targets = [t for t in c_targets if t.name in only]
+    with tempfile.TemporaryDirectory(prefix="elftrace-bins-") as stage:
+        rows = build_all(targets, go_paths, Path(stage), jobs, c_targets, zig_python)
+        for name in [t.name for t in targets] + [t.name for t in c_targets]:
+            shutil.move(str(Path(stage) / name), BINS / name)
+    if only:
+        # Keep the other rows as they are; the manifest stays in matrix order.
+        kept = {r["path"]: r for r in json.loads(MANIFEST.read_text()) if r["path"] in order}
+        kept.update({r["path"]: r for r in rows})
+        write_manifest([kept[name] for name in order if name in kept])
+        print(f"rebuilt {len(rows)} binaries, updated {MANIFEST.name}", file=sys.stderr)
+        return 0
+    wanted = set(order)
     for prog in PROGRAMS:
         for stale in BINS.glob(f"{prog}-*"):
             if stale.is_file() and stale.name not in wanted:
@@ -415,7 +554,8 @@ def cmd_build(go_paths: dict[str, str], jobs: int, only: Sequence[str] = ()) -> 
     return 0
 
 
-def cmd_check(go_paths: dict[str, str], jobs: int) -> int:
+def cmd_check(go_paths: dict[str, str], jobs: int, zig_python: str,
+              only: Sequence[str] = ()) -> int:
     try:
         manifest: list[dict[str, Any]] = json.loads(MANIFEST.read_text())
     except FileNotFoundError:
@@ -423,10 +563,15 @@ def cmd_check(go_paths: dict[str, str], jobs: int) -> int:
         return 1
     by_path = {r["path"]: r for r in manifest}
     targets = matrix()
+    c_targets = c_matrix()
     errors: list[str] = []
-    names = {t.name for t in targets}
+    names = {t.name for t in targets} | {t.name for t in c_targets}
     if set(by_path) != names:
         errors.append(f"manifest rows {sorted(set(by_path) ^ names)} do not match the build matrix")
+    if only:
+        targets = [t for t in targets if t.name in only]
+        c_targets = [t for t in c_targets if t.name in only]
+        by_path = {k: v for k, v in by_path.items() if k in only}
     # The committed binaries must match the manifest.
     for name, row in by_path.items():
         f = BINS / name
@@ -436,7 +581,7 @@ def cmd_check(go_paths: dict[str, str], jobs: int) -> int:
             errors.append(f"{name}: committed file sha256 {got} != manifest {row['sha256']}")
     # A fresh rebuild must reproduce them.
     with tempfile.TemporaryDirectory(prefix="elftrace-check-") as outdir:
-        rebuilt = build_all(targets, go_paths, Path(outdir), jobs)
+        rebuilt = build_all(targets, go_paths, Path(outdir), jobs, c_targets, zig_python)
     for row in rebuilt:
         old = by_path.get(row["path"])
         if old is None:
@@ -481,16 +626,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--only",
         nargs="+",
-        default=(),
+        default=[],
         metavar="NAME",
-        help="build only these binaries; the manifest keeps the other rows",
+        help="build (or --check) only these binaries; a build updates their manifest rows",
+    )
+    ap.add_argument(
+        "--zig-python",
+        default=DEFAULT_ZIG_PYTHON,
+        help=f"Python with the ziglang package, for zig cc (default {DEFAULT_ZIG_PYTHON})",
     )
     args = ap.parse_args(argv)
     go_paths = {"1.19": args.go119, "1.27": args.go127}
     try:
         if args.check:
-            return cmd_check(go_paths, args.jobs)
-        return cmd_build(go_paths, args.jobs, args.only)
+            return cmd_check(go_paths, args.jobs, args.zig_python, args.only)
+        return cmd_build(go_paths, args.jobs, args.zig_python, args.only)
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -85,6 +85,14 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
                         "counted in guest work: identical runs give identical traces")
     p.add_argument("--seed", type=_int, default=0, metavar="N",
                    help="with --deterministic: seed for AT_RANDOM and getrandom (default 0)")
+    p.add_argument("-L", "--sysroot", metavar="DIR",
+                   help="guest root for the interpreter and its libraries, as qemu-user's -L "
+                        "(default: / for a native arch, /usr/<triplet> from Debian's "
+                        "libc6-*-cross otherwise)")
+    p.add_argument("--interp", choices=("auto", "always", "never"), default="auto",
+                   help="run through the program's PT_INTERP (the real ld.so from the "
+                        "sysroot): auto = when it needs shared libraries (default), always = "
+                        "whenever it names one, never = elftrace relocates a PIE itself")
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -120,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with -k: at most N frames per stack")
     trace.add_argument("--json", action="store_true",
                        help="write one JSON object per event instead of strace lines")
+    trace.add_argument("--ltrace", action="store_true",
+                       help="also report calls from the program into its shared libraries "
+                            "(through the PLT), like ltrace; with -c, count them (ltrace's "
+                            "-i means something else in strace, so there is no short form)")
     _common_run_options(trace)
     paths = sub.add_parser("paths", help="run a binary and show the code paths that reach "
                                          "each syscall, with counts")
@@ -131,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe an ELF file: format, arch, link kind, "
                                        "relocations, Go version and build settings")
     info.add_argument("binary", metavar="BINARY")
+    relocs = sub.add_parser("relocs", help="list an image's dynamic relocations, or verify "
+                                           "elftrace's relocator against the real ld.so")
+    relocs.add_argument("--base", type=_int, metavar="ADDR",
+                        help="compute values for the image mapped at ADDR (default: where "
+                             "elftrace maps it)")
+    relocs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    relocs.add_argument("--verify", action="store_true",
+                        help="relocate with elftrace and with the real loader (ld.so from the "
+                             "sysroot, or a static-pie's own start-up code) at the same base, "
+                             "compare every relocated word; exit 1 on any mismatch")
+    relocs.add_argument("-L", "--sysroot", metavar="DIR",
+                        help="guest root holding the interpreter (as for run)")
+    relocs.add_argument("binary", metavar="BINARY")
     return parser
 
 
@@ -174,6 +199,10 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
     if args.command == "info":
         return _info(args.binary)
+    if args.command == "relocs":
+        from emulator.relocs_cli import relocs_command
+
+        return relocs_command(args)
     try:
         env = guest_environment(args.set_env, args.unset_env)
     except ValueError as exc:
@@ -183,6 +212,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     options = RunOptions(base=args.base, env=env, timeout=args.timeout,
                          max_memory=_memory_limit(args.max_memory),
+                         sysroot=args.sysroot, interpreter=args.interp,
                          kernel=KernelOptions(network=not args.no_network,
                                               deterministic=args.deterministic,
                                               seed=args.seed))
@@ -356,6 +386,8 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
     machine.dispatcher.trace(numbers, tids)
     if args.frames is not None and args.frames <= 0:
         parser.error("--frames must be positive")
+    if args.ltrace:
+        _attach_ltrace(args, machine, bus, out)
     if args.json:
         from emulator.trace.jsonl import JsonLines
 
@@ -378,10 +410,36 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
     return out
 
 
+_LTRACE_SUMMARY_KEY = "_elftrace_ltrace_summary"
+
+
+def _attach_ltrace(args: argparse.Namespace, machine: object, bus: object, out: TextIO) -> None:
+    from emulator.events import EventBus
+    from emulator.ltrace import LibraryCallPrinter, LibraryCalls, LibraryCallSummary
+    from emulator.machine import Machine
+
+    assert isinstance(machine, Machine) and isinstance(bus, EventBus)
+    calls = LibraryCalls(machine, bus)
+    if not calls.applies:
+        print("elftrace: --ltrace: the program is not run through a dynamic loader, so it "
+              "calls no shared library", file=sys.stderr)
+        return
+    calls.attach()
+    if args.summary:
+        summary = LibraryCallSummary()
+        summary.attach(bus)
+        setattr(args, _LTRACE_SUMMARY_KEY, summary)
+    elif not args.json:
+        LibraryCallPrinter(out, machine.process.pid, args.follow).attach(bus)
+
+
 def _close_tracer(args: argparse.Namespace, out: TextIO) -> None:
     summary = getattr(args, _SUMMARY_KEY, None)
     if summary is not None:
         summary.render(out)
+    ltrace_summary = getattr(args, _LTRACE_SUMMARY_KEY, None)
+    if ltrace_summary is not None:
+        ltrace_summary.render(out)
     out.flush()
     if out is not sys.stderr:
         out.close()

@@ -108,3 +108,16 @@ class EventBus:
     def publish(self, event: object) -> None:
         for callback in self._subscribers.get(type(event), ()):
             callback(event)
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryCall:
+    """The program called a shared library's function through its PLT (--ltrace)."""
+
+    tid: int
+    name: str
+    library: str
+    args: tuple[int, ...]
+    """The first integer argument registers, raw (elftrace has no prototypes)."""
+    caller: int
+    time: float

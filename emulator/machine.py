@@ -15,6 +15,7 @@ import contextlib
 import os
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,9 +44,11 @@ from emulator.events import (
 from emulator.hostsignals import FORWARDED, HostSignals
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
-from loader.elf import PT, ElfInfo, ElfType, read_elf
+from loader.elf import PT, ElfInfo, ElfType, machine_name, read_elf
+from loader.errors import UnsupportedImage
 from loader.image import PAGE_SIZE, LoadedImage, load_image, max_alignment
 from loader.stack import AT, AuxValue, build_initial_stack
+from loader.sysroot import find_interpreter
 from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, SA_NODEFER, SA_RESETHAND, SA_RESTART
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
@@ -53,6 +56,7 @@ from syscalls.kernel.clock import Clock, VirtualClock
 from syscalls.kernel.core import Kernel, KernelOptions
 from syscalls.kernel.files import FdTable, HostFile
 from syscalls.kernel.memory import GuestMemory
+from syscalls.kernel.paths import SysrootPaths
 from syscalls.kernel.signals import (
     FPE_INTDIV,
     ILL_ILLOPN,
@@ -91,6 +95,12 @@ class RunOptions:
     """The guest environment (None: elftrace's own, as qemu-user passes it)."""
     argv0: str | None = None
     quantum: float = DEFAULT_QUANTUM
+    sysroot: str | None = None
+    """The guest root for the interpreter and its libraries (None: the Arch's default)."""
+    interpreter: str = "auto"
+    """When to run the program through its PT_INTERP (the real ld.so from the sysroot):
+    "auto" when it needs shared libraries (DT_NEEDED), "always" whenever it names one,
+    "never" (elftrace relocates a PIE itself, and refuses one that needs libraries)."""
     kernel: KernelOptions = field(default_factory=KernelOptions)
     timeout: float | None = None
     max_memory: int | None = None
@@ -147,9 +157,14 @@ class Machine:
         self.info: ElfInfo = read_elf(path)
         self.arch: Arch = arch_for(self.info)
         arch = self.arch
+        through_interp = self.uses_interpreter()
         self.image: LoadedImage = load_image(
             self.info, base=self._base(), dyn_base=arch.layout.dyn_base,
-            address_limit=arch.layout.task_size)
+            address_limit=arch.layout.task_size, relocate=False if through_interp else None)
+        self.sysroot: str | None = self.options.sysroot
+        self.interp_image: LoadedImage | None = None
+        if through_interp:
+            self._load_interpreter()
         self.cpu = Cpu(arch)
         self.memory = UnicornMemory(self.cpu.uc, arch.layout.task_size.bit_length())
         self.mem = GuestMemory(self.memory, arch.word_size)
@@ -180,20 +195,37 @@ class Machine:
         self.exit_status: int | None = None
         self.limit_reached: str | None = None
         """Which of elftrace's limits ended the run (``--timeout``), if one did."""
+        self.halted = False
 
     # Set-up ------------------------------------------------------------------------------
 
+    def uses_interpreter(self) -> bool:
+        """Whether the program starts in its interpreter (see RunOptions.interpreter)."""
+        info, mode = self.info, self.options.interpreter
+        if info.interp is None or mode == "never":
+            return False
+        return mode == "always" or bool(info.dynamic is not None and info.dynamic.needed)
+
+    def _load_interpreter(self) -> None:
+        """Map PT_INTERP from the sysroot as load_elf_interp does: an ET_DYN interpreter
+        lands where the first mmap would, at the top of the mmap area."""
+        info, arch = self.info, self.arch
+        assert info.interp is not None
+        self.sysroot, host_path = find_interpreter(self.options.sysroot, arch.sysroot,
+                                                   info.interp, info.path)
+        interp = read_elf(host_path)
+        if (interp.machine, interp.elf_class) != (info.machine, info.elf_class):
+            raise UnsupportedImage(f"{info.path}: interpreter {host_path} is for "
+                                   f"{machine_name(interp.machine)}, not {arch.name}")
+        base = self._top_of_mmap(interp) if interp.type is ElfType.DYN else None
+        self.interp_image = load_image(interp, base=base, dyn_base=arch.layout.dyn_base,
+                                       address_limit=arch.layout.task_size, relocate=False)
+
     def _base(self) -> int | None:
-        """Where the lowest page of an ET_DYN image goes. A static-pie (no PT_INTERP) gets
-        load_bias 0 from Linux (since 4.13) and lands where its first mmap does: the top
-        of the mmap area, aligned to its largest segment alignment."""
-        info = self.info
-        if self.options.base is not None or info.type is not ElfType.DYN or info.interp:
-            return self.options.base
-        low = min(p.vaddr for p in info.loads) & ~(PAGE_SIZE - 1)
-        high = max(p.vaddr + p.memsz for p in info.loads)
-        span = ((high + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - low
-        return (self.arch.layout.mmap_base - span) & ~(max_alignment(info) - 1)
+        return image_base(self.info, self.arch, self.options.base)
+
+    def _top_of_mmap(self, info: ElfInfo) -> int:
+        return top_of_mmap(info, self.arch)
 
     def _build_process(self, path: str, argv: list[str]) -> Process:
         arch, image, layout = self.arch, self.image, self.arch.layout
@@ -205,6 +237,15 @@ class Machine:
         for m in image.mappings:
             vm.map_fixed(m.start, m.size, m.prot, name=exe, offset=m.file_offset,
                          inode=st.st_ino, device=device, data=bytes(m.data))
+        if self.interp_image is not None:
+            interp = self.interp_image
+            interp_path = os.path.realpath(interp.info.path)
+            ist = os.stat(interp_path)
+            for m in interp.mappings:
+                vm.map_fixed(m.start, m.size, m.prot, name=interp_path, offset=m.file_offset,
+                             inode=ist.st_ino, device=(os.major(ist.st_dev),
+                                                       os.minor(ist.st_dev)),
+                             data=bytes(m.data))
         vm.set_brk_start(image.brk_start)
         fds = FdTable(limit=self._nofile_limit())
         self._install_stdio(fds)
@@ -219,6 +260,8 @@ class Machine:
         if self.options.kernel.deterministic:
             process.pgid = process.sid = pid
             process.proc_passthrough = frozenset()
+        if self.sysroot is not None:
+            process.path_policy = SysrootPaths(self.sysroot)
         process.umask = os.umask(0o022)
         os.umask(process.umask)
         self.kernel.attach_process(process)
@@ -241,7 +284,8 @@ class Machine:
                                 for t, v in stack.auxv)
         main = Task(process.pid, process, comm=process.comm)
         process.tasks[main.tid] = main
-        arch.initial_registers(self.cpu, image.entry, stack.sp)
+        start = self.interp_image.entry if self.interp_image is not None else image.entry
+        arch.initial_registers(self.cpu, start, stack.sp)
         self.contexts[main] = SyscallContext(self.kernel, main, self.services)
         self.current = main
         self.ctx = self.contexts[main]
@@ -282,7 +326,8 @@ class Machine:
         entries: dict[int, AuxValue] = {
             AT.PAGESZ: PAGE_SIZE, AT.CLKTCK: os.sysconf("SC_CLK_TCK"),
             AT.PHDR: image.phdr_addr, AT.PHENT: info.phentsize, AT.PHNUM: info.phnum,
-            AT.BASE: 0, AT.FLAGS: 0, AT.ENTRY: image.entry, AT.UID: creds[0],
+            AT.BASE: self.interp_image.bias if self.interp_image is not None else 0,
+            AT.FLAGS: 0, AT.ENTRY: image.entry, AT.UID: creds[0],
             AT.EUID: creds[1], AT.GID: creds[2], AT.EGID: creds[3], AT.SECURE: 0,
             AT.RANDOM: self.kernel.random_bytes(16), AT.EXECFN: 0,
         }
@@ -309,6 +354,8 @@ class Machine:
             self.timer.stop()
             if deadline is not None:
                 deadline.cancel()
+        if self.halted:
+            return -1
         status = self.process.exit_status
         assert status is not None
         self.exit_status = status
@@ -351,7 +398,28 @@ class Machine:
         return any(not self.process.action(s).is_default and not self.process.action(s).is_ignore
                    for s in FORWARDED)
 
+    def add_breakpoint(self, address: int, action: Callable[[int], None]) -> None:
+        """Call ``action(pc)`` before the instruction at ``address`` runs: one code hook on
+        that address only (Unicorn instruments nothing else)."""
+        from unicorn import UC_HOOK_CODE
+        from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC
+
+        def on_code(pc: int, _size: int) -> None:
+            action(pc)
+
+        self.cpu.add_hook(UC_HOOK_CODE, HOOK_CODE_CFUNC, on_code, address, address)
+        # Code already translated would run without the new hook: drop its cached block.
+        self.cpu.uc.ctl_remove_cache(address, address + 1)
+
+    def halt(self) -> None:
+        """Stop the whole machine where it stands (from a breakpoint action): run() returns
+        with ``halted`` set and no exit status; memory stays readable."""
+        self.halted = True
+        self.cpu.stop()
+
     def _finished(self) -> bool:
+        if self.halted:
+            return True
         return (self.process.exit_status is not None and not self.process.live_tasks()) \
             or self.kernel.exit_group_requested
 
@@ -594,6 +662,24 @@ class Machine:
         # Threads ended by exit_group or a fatal signal are reported with the process.
         if self.bus.wants(ThreadExited) and not self.kernel.exit_group_requested:
             self.bus.publish(ThreadExited(task.tid, task.exit_code, self.clock.wall()))
+
+
+def image_base(info: ElfInfo, arch: Arch, requested: int | None) -> int | None:
+    """Where the lowest page of an ET_DYN image goes (None: load_image's Linux default,
+    ELF_ET_DYN_BASE). A static-pie (no PT_INTERP) gets load_bias 0 from Linux (since
+    4.13) and lands where its first mmap does: the top of the mmap area, aligned to its
+    largest segment alignment."""
+    if requested is not None or info.type is not ElfType.DYN or info.interp:
+        return requested
+    return top_of_mmap(info, arch)
+
+
+def top_of_mmap(info: ElfInfo, arch: Arch) -> int:
+    """The lowest address of ``info`` mapped where a top-down mmap of its span lands."""
+    low = min(p.vaddr for p in info.loads) & ~(PAGE_SIZE - 1)
+    high = max(p.vaddr + p.memsz for p in info.loads)
+    span = ((high + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)) - low
+    return (arch.layout.mmap_base - span) & ~(max_alignment(info) - 1)
 
 
 def exit_code_of(status: int) -> int:

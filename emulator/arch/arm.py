@@ -28,6 +28,7 @@ from unicorn.unicorn_py3.unicorn import HOOK_INSN_INVALID_CFUNC, HOOK_INTR_CFUNC
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
 from emulator.cpu import Trap
 from loader.elf import PF_X, ElfClass, Machine
+from loader.sysroot import SysrootDefault
 from syscalls.abi import ARM
 from syscalls.kernel.vm import PROT_EXEC, PROT_READ
 from syscalls.structs import pack_siginfo
@@ -127,6 +128,8 @@ class Arm(Arch):
     machine = Machine.ARM
     elf_class = ElfClass.ELF32
     abi = ARM
+    sysroot = SysrootDefault(native_machines=("armv7l", "armv8l"),
+                             cross_root="/usr/arm-linux-gnueabihf", package="libc6-armhf-cross")
     layout = Layout(
         task_size=0xBF000000,
         stack_top=0xBF000000,
@@ -141,6 +144,8 @@ class Arm(Arch):
     sp_reg = A.UC_ARM_REG_SP
     lr_reg = A.UC_ARM_REG_LR
     ret_reg = A.UC_ARM_REG_R0
+    call_arg_regs = (A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2, A.UC_ARM_REG_R3)
+    """AAPCS: the first four integer arguments of a function call."""
     syscall_regs = (A.UC_ARM_REG_R7, A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2,
                     A.UC_ARM_REG_R3, A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6)
     cs_arch = capstone.CS_ARCH_ARM

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loader.elf import PF_X
+from loader.sysroot import SysrootDefault
 from syscalls.abi import LinuxAbi
 
 if TYPE_CHECKING:
@@ -61,12 +62,16 @@ class Arch(ABC):
     """1 for ELFCLASS32, 2 for ELFCLASS64."""
     abi: LinuxAbi
     layout: Layout
+    sysroot: SysrootDefault
+    """The guest root for dynamically linked programs when --sysroot is not given."""
     unwind: UnwindParams
     pc_reg: int
     sp_reg: int
     lr_reg: int | None = None
     """The link register, on architectures that have one."""
     ret_reg: int
+    call_arg_regs: tuple[int, ...] = ()
+    """The registers holding a C function's first integer arguments (--ltrace)."""
     syscall_regs: tuple[int, ...]
     """The syscall number register, then the argument registers in order."""
     cs_arch: int

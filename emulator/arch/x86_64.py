@@ -22,6 +22,7 @@ from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_engine
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
 from emulator.cpu import Trap
 from loader.elf import ElfClass, Machine
+from loader.sysroot import SysrootDefault
 from syscalls.abi import SA_ONSTACK, SA_RESTORER, X86_64
 from syscalls.kernel.signals import SigAction, SigInfo
 from syscalls.structs import pack_siginfo
@@ -83,6 +84,8 @@ class X86_64(Arch):
     machine = Machine.X86_64
     elf_class = ElfClass.ELF64
     abi = X86_64
+    sysroot = SysrootDefault(native_machines=("x86_64",),
+                             cross_root="/usr/x86_64-linux-gnu", package="libc6-amd64-cross")
     layout = Layout(
         task_size=0x7FFFFFFFF000,
         stack_top=0x7FFFFFFFF000,
@@ -96,6 +99,9 @@ class X86_64(Arch):
     pc_reg = X.UC_X86_REG_RIP
     sp_reg = X.UC_X86_REG_RSP
     ret_reg = X.UC_X86_REG_RAX
+    call_arg_regs = (X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX, X.UC_X86_REG_RCX,
+                     X.UC_X86_REG_R8, X.UC_X86_REG_R9)
+    """psABI §3.2.3: the first six integer arguments of a function call."""
     syscall_regs = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
                     X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
     cs_arch = capstone.CS_ARCH_X86

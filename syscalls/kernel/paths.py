@@ -54,8 +54,10 @@ class PathResolver:
         return normalize(posixpath.join(base or self.process.cwd, path))
 
     def host(self, guest_abs: str) -> str:
-        """The host path for a guest-absolute path (the guest root is the host root)."""
-        return guest_abs
+        """The host path for a guest-absolute path (by default the guest root is the host
+        root; a process with a sysroot resolves through it)."""
+        policy = self.process.path_policy
+        return guest_abs if policy is None else policy.host(guest_abs)
 
     def proc_target(self, guest_abs: str, task: Task) -> tuple[str, str] | None:
         """For a path naming the guest's own /proc entries: (``self`` or ``task``, rest)."""
@@ -130,6 +132,22 @@ class PathResolver:
         fields = ["R", str(p.ppid), str(p.pgid or p.pid), str(p.sid or p.pid)] + ["0"] * 15
         fields[15] = str(len(p.live_tasks()))
         return f"{task.tid} ({name}) " + " ".join(fields) + "\n"
+
+
+class SysrootPaths:
+    """qemu-user's ``-L DIR`` policy: a guest path names the file inside the sysroot when
+    one exists there, else the host's own file (so /dev, /proc and /tmp keep working).
+    Lenient by design: it lets a cross-built program find its ld.so and libraries
+    while it runs on the host's files otherwise."""
+
+    def __init__(self, sysroot: str) -> None:
+        self.sysroot = sysroot
+
+    def host(self, guest_abs: str) -> str:
+        if self.sysroot in ("", "/"):
+            return guest_abs
+        candidate = os.path.join(self.sysroot, guest_abs.lstrip("/"))
+        return candidate if os.path.lexists(candidate) else guest_abs
 
 
 def is_dir_host(path: str) -> bool:

@@ -12,6 +12,7 @@ binutils tool is missing.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
@@ -269,9 +270,11 @@ def test_dynsym_only(build_dir: Path) -> None:
 
 # Go binaries -----------------------------------------------------------------------------------
 
-GO_UNSTRIPPED = sorted(p.name for p in BINS.glob("*-*-*-*") if not p.name.endswith("stripped")
-                       and p.is_file())
-GO_STRIPPED = sorted(p.name for p in BINS.glob("*-stripped"))
+# The Go binaries (the C samples in bins/ have no Go toolchain in their manifest row).
+GO_BINS = sorted(str(r["path"]) for r in json.loads((BINS / "manifest.json").read_text())
+                 if r["go_version"])
+GO_UNSTRIPPED = [n for n in GO_BINS if not n.endswith("stripped")]
+GO_STRIPPED = [n for n in GO_BINS if n.endswith("-stripped")]
 
 
 @pytest.mark.parametrize("name", GO_UNSTRIPPED)

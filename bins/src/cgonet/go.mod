@@ -1,0 +1,3 @@
+module netlisten
+
+go 1.19
