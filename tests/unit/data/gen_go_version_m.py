@@ -110,6 +110,8 @@ def main() -> None:
     }
     manifest = json.loads((REPO / "bins" / "manifest.json").read_text())
     for entry in manifest:
+        if not entry.get("go_version"):
+            continue  # C programs: no Go build info
         rel = f"bins/{entry['path']}"
         outputs = {go: version_m(go, rel, REPO) for go in gos}
         first = outputs[gos[0]]
