@@ -27,6 +27,7 @@ from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
 from emulator.cpu import Trap
 from loader.elf import ElfClass, Machine
+from loader.sysroot import SysrootDefault
 from syscalls.abi import AARCH64, SA_ONSTACK, SA_RESTORER
 from syscalls.kernel.vm import PROT_EXEC, PROT_READ
 from syscalls.structs import pack_siginfo
@@ -89,6 +90,8 @@ class AArch64(Arch):
     machine = Machine.AARCH64
     elf_class = ElfClass.ELF64
     abi = AARCH64
+    sysroot = SysrootDefault(native_machines=("aarch64",),
+                             cross_root="/usr/aarch64-linux-gnu", package="libc6-arm64-cross")
     layout = Layout(
         # 48-bit user addresses (VA_BITS=48); STACK_TOP is TASK_SIZE.
         task_size=0xFFFFFFFFF000,

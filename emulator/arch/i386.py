@@ -32,6 +32,7 @@ from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
 from emulator.arch.x86_64 import FIX_EFLAGS, TRAP_KINDS, X86_TRAP_PF
 from emulator.cpu import Trap
 from loader.elf import ElfClass, Machine
+from loader.sysroot import SysrootDefault
 from syscalls.abi import I386, SA_ONSTACK, SA_RESTORER
 from syscalls.errno import Errno, SyscallError
 from syscalls.structs import pack_siginfo
@@ -95,6 +96,8 @@ class I386(Arch):
     machine = Machine.I386
     elf_class = ElfClass.ELF32
     abi = I386
+    sysroot = SysrootDefault(native_machines=("i686", "i386"),
+                             cross_root="/usr/i686-linux-gnu", package="libc6-i386-cross")
     layout = Layout(
         # IA32_PAGE_OFFSET is 0xFFFFE000; the top 64 KiB hold the per-thread GDTs here.
         task_size=GDT_AREA,
