@@ -7,7 +7,10 @@ strace's format, on stderr or to ``-o FILE``.
 
 Every failure elftrace itself detects ends in one line on stderr and a distinct exit
 status: 127 the file does not exist, 126 it cannot be run (not ELF, malformed, wrong
-architecture), 125 the emulation failed (a deadlock, an internal error), 2 usage.
+architecture), 125 the emulation failed (a deadlock, a run bound reached), 2 usage.
+An exception nobody expected is a bug in elftrace, not a verdict on the input: it is
+reported as one ``internal error`` line with exit status 70 (EX_SOFTWARE), and
+``ELFTRACE_DEBUG=1`` (or ``--debug``) adds the Python traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TextIO
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
                            signal.SIGTRAP, signal.SIGSYS, signal.SIGABRT})
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE
 EXIT_EMULATION = 125
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
@@ -44,6 +48,8 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-U", dest="unset_env", action="append", default=[], metavar="VAR",
                    help="remove an environment variable for the guest (repeatable)")
     p.add_argument("--argv0", metavar="NAME", help="argv[0] for the guest (default: BINARY)")
+    # Test-only: bounds runs of damaged binaries in the fuzz tests (tests/fuzz/).
+    p.add_argument("--max-slices", type=_int, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -54,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="elftrace",
         description="Run Linux ELF binaries (Go first) for x86-64 and 32-bit ARM under "
                     "Unicorn, and trace what they do.")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the Python traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run a binary, like qemu-user")
     _common_run_options(run)
@@ -114,20 +122,43 @@ def fail(message: str, status: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The one place where errors become messages: every refusal the loader or the
+    # emulator can state is one line; anything else is elftrace's bug, said as such.
+    from emulator.machine import SliceBudgetExhausted
+    from loader.errors import LoaderError
+    from syscalls.kernel.sched import Deadlock
+
     try:
         return _main(args, parser)
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except BrokenPipeError:
         return 128 + signal.SIGPIPE
+    except LoaderError as exc:
+        return fail(one_line(str(exc)), EXIT_CANNOT_RUN)
+    except Deadlock as exc:
+        return fail(f"deadlock: {one_line(str(exc))}", EXIT_EMULATION)
+    except SliceBudgetExhausted as exc:
+        return fail(str(exc), EXIT_EMULATION)
+    except Exception as exc:
+        debug = args.debug or bool(os.environ.get("ELFTRACE_DEBUG"))
+        if debug:
+            sys.stdout.flush()
+            traceback.print_exc()
+        hint = "" if debug else " (set ELFTRACE_DEBUG=1 or use --debug for a traceback)"
+        return fail(f"internal error: {type(exc).__name__}: {one_line(str(exc))}{hint}",
+                    EXIT_INTERNAL)
+
+
+def one_line(message: str) -> str:
+    """Messages quote file contents (names, strings): keep them on one printable line."""
+    return message.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # Imported here so that --help and usage errors cost no Unicorn start-up.
     from emulator.events import EventBus, GuestKilled
     from emulator.machine import Machine, RunOptions, exit_code_of
-    from loader.errors import LoaderError
-    from syscalls.kernel.sched import Deadlock
 
     if not os.path.lexists(args.binary):
         return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
@@ -137,8 +168,10 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         env = guest_environment(args.set_env, args.unset_env)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.max_slices is not None and args.max_slices <= 0:
+        parser.error("--max-slices must be positive")
     bus = EventBus()
-    options = RunOptions(base=args.base, env=env)
+    options = RunOptions(base=args.base, env=env, max_slices=args.max_slices)
     guest_argv = [args.argv0 or args.binary, *args.args]
     trace_out: TextIO | None = None
     killed: list[GuestKilled] = []
@@ -152,15 +185,6 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         elif args.command == "paths":
             paths = _attach_paths(machine, bus)
         status = machine.run()
-    except LoaderError as exc:
-        return fail(str(exc), EXIT_CANNOT_RUN)
-    except Deadlock as exc:
-        return fail(f"deadlock: {exc}", EXIT_EMULATION)
-    except Exception as exc:
-        if os.environ.get("ELFTRACE_DEBUG"):
-            traceback.print_exc()
-        return fail(f"internal error: {type(exc).__name__}: {exc} "
-                    "(set ELFTRACE_DEBUG=1 for a traceback)", EXIT_EMULATION)
     finally:
         if trace_out is not None:
             _close_tracer(args, trace_out)
@@ -235,13 +259,9 @@ def _info(path: str) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from loader.errors import LoaderError
     from loader.info import describe, format_info
 
-    try:
-        rows = format_info(describe(path))
-    except LoaderError as exc:
-        return fail(str(exc), EXIT_CANNOT_RUN)
+    rows = format_info(describe(path))
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")

@@ -37,6 +37,7 @@ from emulator.hostsignals import FORWARDED, HostSignals
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
 from loader.elf import ElfInfo, ElfType, read_elf
+from loader.errors import UnsupportedImage
 from loader.image import PAGE_SIZE, LoadedImage, load_image, max_alignment
 from loader.stack import AT, AuxValue, build_initial_stack
 from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, SA_NODEFER, SA_RESETHAND, SA_RESTART
@@ -85,6 +86,17 @@ class RunOptions:
     argv0: str | None = None
     quantum: float = DEFAULT_QUANTUM
     kernel: KernelOptions = field(default_factory=KernelOptions)
+    max_slices: int | None = None
+    """Stop after this many time slices (a bound for fuzzing damaged binaries, hidden
+    ``--max-slices``); the run then ends in :class:`SliceBudgetExhausted`."""
+
+
+class SliceBudgetExhausted(Exception):
+    """The run used up ``RunOptions.max_slices`` before the guest exited."""
+
+    def __init__(self, slices: int) -> None:
+        super().__init__(f"stopped after {slices} time slices (--max-slices)")
+        self.slices = slices
 
 
 class MachineCpuServices:
@@ -154,6 +166,7 @@ class Machine:
         self.cpu.on_syscall = self.dispatcher.on_syscall
         self.process = self._build_process(path, argv)
         self.exit_status: int | None = None
+        self.slices = 0
 
     # Set-up ------------------------------------------------------------------------------
 
@@ -177,8 +190,16 @@ class Machine:
         st = os.stat(exe)
         device = (os.major(st.st_dev), os.minor(st.st_dev))
         for m in image.mappings:
-            vm.map_fixed(m.start, m.size, m.prot, name=exe, offset=m.file_offset,
-                         inode=st.st_ino, device=device, data=bytes(m.data))
+            try:
+                vm.map_fixed(m.start, m.size, m.prot, name=exe, offset=m.file_offset,
+                             inode=st.st_ino, device=device, data=bytes(m.data))
+            except (OSError, UcError) as exc:
+                # Linux fails the exec the same way (vm_brk/elf_map: -ENOMEM) when a
+                # segment, typically a huge bss, cannot be backed.
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise UnsupportedImage(
+                    f"{path}: cannot map the segment at {m.start:#x}+{m.size:#x} "
+                    f"({reason})") from None
         vm.set_brk_start(image.brk_start)
         fds = FdTable(limit=self._nofile_limit())
         self._install_stdio(fds)
@@ -319,6 +340,10 @@ class Machine:
             self._deliver_signals(task)
             if self._finished():
                 break
+            budget = self.options.max_slices
+            if budget is not None and self.slices >= budget:
+                raise SliceBudgetExhausted(self.slices)
+            self.slices += 1
             rotate = self._run_slice(task)
             if task.state is TaskState.EXITED:
                 self._thread_exited(task)
@@ -356,7 +381,8 @@ class Machine:
         cpu = self.cpu
         self.yield_requested = False
         begin = self.arch.resume_address(cpu)
-        armed = self._needs_timer()
+        # A bounded run slices even a lone spinning thread, or the bound could never act.
+        armed = self._needs_timer() or self.options.max_slices is not None
         if armed:
             self.timer.arm()
         error: UcError | None = None
