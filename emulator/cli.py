@@ -48,6 +48,11 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-U", dest="unset_env", action="append", default=[], metavar="VAR",
                    help="remove an environment variable for the guest (repeatable)")
     p.add_argument("--argv0", metavar="NAME", help="argv[0] for the guest (default: BINARY)")
+    p.add_argument("--rootfs", metavar="DIR",
+                   help="make DIR the guest's / (every guest path, symlink and .. resolves "
+                        "inside it; BINARY is then a path inside DIR, as with chroot)")
+    p.add_argument("--read-only", action="store_true",
+                   help="refuse every change to the file system with EROFS")
     # Test-only: bounds runs of damaged binaries in the fuzz tests (tests/fuzz/).
     p.add_argument("--max-slices", type=_int, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
@@ -136,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
     except LoaderError as exc:
         return fail(one_line(str(exc)), EXIT_CANNOT_RUN)
+    except _UsageError as exc:
+        return fail(str(exc), EXIT_USAGE)
     except Deadlock as exc:
         return fail(f"deadlock: {one_line(str(exc))}", EXIT_EMULATION)
     except SliceBudgetExhausted as exc:
@@ -160,10 +167,13 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from emulator.events import EventBus, GuestKilled
     from emulator.machine import Machine, RunOptions, exit_code_of
 
-    if not os.path.lexists(args.binary):
-        return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
     if args.command == "info":
+        if not os.path.lexists(args.binary):
+            return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
         return _info(args.binary)
+    root = _guest_root(args)
+    if root is None and not os.path.lexists(args.binary):
+        return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
     try:
         env = guest_environment(args.set_env, args.unset_env)
     except ValueError as exc:
@@ -171,7 +181,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.max_slices is not None and args.max_slices <= 0:
         parser.error("--max-slices must be positive")
     bus = EventBus()
-    options = RunOptions(base=args.base, env=env, max_slices=args.max_slices)
+    options = RunOptions(base=args.base, env=env, max_slices=args.max_slices, root=root)
     guest_argv = [args.argv0 or args.binary, *args.args]
     trace_out: TextIO | None = None
     killed: list[GuestKilled] = []
@@ -201,6 +211,21 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for line in crash.lines:
             print(line, file=sys.stderr)
     return code
+
+
+def _guest_root(args: argparse.Namespace) -> object:
+    """The ConfinedRoot for --rootfs, a read-only HostRoot for --read-only alone, or None."""
+    from syscalls.kernel.rootfs import ConfinedRoot, HostRoot
+
+    if args.rootfs is None:
+        return HostRoot(read_only=True) if args.read_only else None
+    if not os.path.isdir(args.rootfs):
+        raise _UsageError(f"--rootfs {args.rootfs}: not a directory")
+    return ConfinedRoot(args.rootfs, read_only=args.read_only)
+
+
+class _UsageError(Exception):
+    pass
 
 
 class _CrashReport:

@@ -37,7 +37,7 @@ from emulator.hostsignals import FORWARDED, HostSignals
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
 from loader.elf import ElfInfo, ElfType, read_elf
-from loader.errors import UnsupportedImage
+from loader.errors import NotElf, UnsupportedImage
 from loader.image import PAGE_SIZE, LoadedImage, load_image, max_alignment
 from loader.stack import AT, AuxValue, build_initial_stack
 from syscalls.abi import O_ACCMODE, O_APPEND, O_NONBLOCK, SA_NODEFER, SA_RESETHAND, SA_RESTART
@@ -47,6 +47,8 @@ from syscalls.kernel.clock import Clock
 from syscalls.kernel.core import Kernel, KernelOptions
 from syscalls.kernel.files import FdTable, HostFile
 from syscalls.kernel.memory import GuestMemory
+from syscalls.kernel.paths import normalize
+from syscalls.kernel.rootfs import ConfinedRoot, HostRoot
 from syscalls.kernel.signals import (
     FPE_INTDIV,
     ILL_ILLOPN,
@@ -86,6 +88,9 @@ class RunOptions:
     argv0: str | None = None
     quantum: float = DEFAULT_QUANTUM
     kernel: KernelOptions = field(default_factory=KernelOptions)
+    root: HostRoot | None = None
+    """The guest's ``/`` (None: the host's, writable). With a ConfinedRoot, the path
+    given to Machine is the guest path of the binary inside it (chroot's rule)."""
     max_slices: int | None = None
     """Stop after this many time slices (a bound for fuzzing damaged binaries, hidden
     ``--max-slices``); the run then ends in :class:`SliceBudgetExhausted`."""
@@ -97,6 +102,22 @@ class SliceBudgetExhausted(Exception):
     def __init__(self, slices: int) -> None:
         super().__init__(f"stopped after {slices} time slices (--max-slices)")
         self.slices = slices
+
+
+def locate_binary(root: HostRoot, path: str) -> tuple[str, str]:
+    """(guest path, host path) of the binary to run. In a confined root the path is the
+    guest's (relative to its ``/``), looked up inside it like any guest path."""
+    if not isinstance(root, ConfinedRoot):
+        return str(Path(path).resolve()), path
+    guest = normalize("/" + path)
+    try:
+        fd = root.lookup(guest, follow=True)
+    except OSError as exc:
+        raise NotElf(f"{path}: {exc.strerror} (inside the root {root.directory})") from None
+    try:
+        return guest, os.readlink(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
 
 
 class MachineCpuServices:
@@ -139,6 +160,10 @@ class Machine:
                  bus: EventBus | None = None) -> None:
         self.options = options or RunOptions()
         self.bus = bus or EventBus()
+        self.root = self.options.root or HostRoot()
+        # AT_EXECFN is the name as given to execve; /proc/self/exe the resolved one.
+        self.execfn = path if not isinstance(self.root, ConfinedRoot) else normalize("/" + path)
+        self.guest_exe, path = locate_binary(self.root, path)
         self.info: ElfInfo = read_elf(path)
         self.arch: Arch = arch_for(self.info)
         arch = self.arch
@@ -186,8 +211,8 @@ class Machine:
         arch, image, layout = self.arch, self.image, self.arch.layout
         vm = AddressSpace(self.memory, mmap_base=layout.mmap_base, mmap_min=layout.mmap_min,
                           task_size=layout.task_size)
-        exe = str(Path(path).resolve())
-        st = os.stat(exe)
+        exe = self.guest_exe
+        st = os.stat(path)
         device = (os.major(st.st_dev), os.minor(st.st_dev))
         for m in image.mappings:
             try:
@@ -207,7 +232,9 @@ class Machine:
         envp = self.options.env if self.options.env is not None else [
             os.fsencode(k) + b"=" + os.fsencode(v) for k, v in os.environ.items()]
         process = Process(pid=os.getpid(), ppid=os.getppid(), vm=vm, fds=fds, exe=exe,
-                          host_exe=exe, argv=argv_bytes, envp=envp, cwd=os.getcwd(),
+                          host_exe=str(Path(path).resolve()), argv=argv_bytes, envp=envp,
+                          cwd="/" if isinstance(self.root, ConfinedRoot) else os.getcwd(),
+                          root=self.root,
                           comm=Path(path).name[:15])
         process.umask = os.umask(0o022)
         os.umask(process.umask)
@@ -218,7 +245,7 @@ class Machine:
         auxv = self._auxv(path)
         stack = build_initial_stack(top=layout.stack_top, word_size=arch.word_size,
                                     argv=argv_bytes, envp=envp, auxv=auxv,
-                                    execfn=os.fsencode(path))
+                                    execfn=os.fsencode(self.execfn))
         self.mem.write(stack.sp, stack.data)
         self.initial_stack = stack
         word = "<Q" if arch.word_size == 8 else "<I"

@@ -1,10 +1,11 @@
 """Guest paths to host paths, and the parts of /proc that describe the guest itself.
 
-The guest's root is the host's root; its working directory is kept here, not in the
-host process, so ``chdir`` in the guest never moves elftrace. Under /proc, the entries
-for the guest process (``/proc/self``, ``/proc/thread-self``, ``/proc/<guest pid>``)
-are rendered from the emulator's own state: /proc/self/exe names the guest binary,
-/proc/self/maps lists the guest's mappings. Entries that describe the host process
+The guest's root is the process's :class:`~syscalls.kernel.rootfs.HostRoot` policy (the
+host's root, or a ``--rootfs`` directory); its working directory is a guest path kept
+here, not in the host process, so ``chdir`` in the guest never moves elftrace. Under
+/proc, the entries for the guest process (``/proc/self``, ``/proc/thread-self``,
+``/proc/<guest pid>``) are rendered from the emulator's own state: /proc/self/exe names
+the guest binary, /proc/self/maps lists the guest's mappings. Entries that describe the host process
 faithfully for the guest too (cgroup membership, the mount table) are read from the
 host; the rest are refused with ENOENT rather than describing the Python interpreter.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.rootfs import HostRoot, Lookup
 
 if TYPE_CHECKING:
     from syscalls.kernel.task import Process, Task
@@ -53,9 +55,14 @@ class PathResolver:
             return normalize(path)
         return normalize(posixpath.join(base or self.process.cwd, path))
 
-    def host(self, guest_abs: str) -> str:
-        """The host path for a guest-absolute path (the guest root is the host root)."""
-        return guest_abs
+    @property
+    def root(self) -> HostRoot:
+        return self.process.root
+
+    def host(self, guest_abs: str, lookup: Lookup = Lookup.FOLLOW) -> str:
+        """A host path naming what a guest-absolute path names; with NOFOLLOW the host
+        call must not follow a final symlink either, with FOLLOW it must."""
+        return self.process.root.host(guest_abs, lookup)
 
     def proc_target(self, guest_abs: str, task: Task) -> tuple[str, str] | None:
         """For a path naming the guest's own /proc entries: (``self`` or ``task``, rest)."""

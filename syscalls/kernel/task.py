@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from syscalls.kernel.rootfs import HostRoot
 from syscalls.kernel.signals import NSIG, AltStack, PendingSignals, SigAction, bit
 
 if TYPE_CHECKING:
@@ -102,6 +103,8 @@ class Process:
     comm: str = ""
     pgid: int = 0
     sid: int = 0
+    root: HostRoot = field(default_factory=HostRoot)
+    """Where guest paths land on the host (``--rootfs``, ``--read-only``)."""
 
     def action(self, signo: int) -> SigAction:
         return self.actions[signo]
