@@ -214,3 +214,12 @@ def test_internal_error_traceback_with_debug(monkeypatch: pytest.MonkeyPatch,
 def test_max_slices_bounds_a_run() -> None:
     one_line_error(run("run", "--max-slices", "1", "bins/hello-1.27-amd64-static"), 125,
                    "--max-slices")
+
+
+def test_rootfs_must_be_a_directory(tmp_path: Path) -> None:
+    one_line_error(run("run", "--rootfs", str(tmp_path / "nope"), "/bin/prog"), 2,
+                   "not a directory")
+
+
+def test_rootfs_binary_is_looked_up_inside(tmp_path: Path) -> None:
+    one_line_error(run("run", "--rootfs", str(tmp_path), "/bin/prog"), 126, "inside the root")
