@@ -318,6 +318,9 @@ class Machine:
                 self._loop()
         finally:
             self.timer.stop()
+            # As exit(2) does: the guest's descriptors (dups of elftrace's stdio among
+            # them) are closed, so a Machine run in-process leaves none behind.
+            self.process.fds.close_all()
         status = self.process.exit_status
         assert status is not None
         self.exit_status = status

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import gc
 import io
+import itertools
 import os
 import subprocess
 import sys
@@ -70,8 +72,17 @@ class Outcome:
         return None
 
 
+_runs = itertools.count(1)
+# A Machine is a reference cycle holding a Unicorn instance and its guest memory: collect
+# them now and then, or a long in-process run grows by megabytes per file.
+COLLECT_EVERY = 8
+
+
 def run_in_process(argv: tuple[str, ...]) -> Outcome:
     from emulator.cli import main
+
+    if next(_runs) % COLLECT_EVERY == 0:
+        gc.collect()
 
     fired = threading.Event()
 
