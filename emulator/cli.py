@@ -127,34 +127,38 @@ def fail(message: str, status: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # The one place where errors become messages: every refusal the loader or the
-    # emulator can state is one line; anything else is elftrace's bug, said as such.
-    from emulator.machine import SliceBudgetExhausted
-    from loader.errors import LoaderError
-    from syscalls.kernel.sched import Deadlock
-
     try:
         return _main(args, parser)
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except BrokenPipeError:
         return 128 + signal.SIGPIPE
-    except LoaderError as exc:
-        return fail(one_line(str(exc)), EXIT_CANNOT_RUN)
-    except _UsageError as exc:
-        return fail(str(exc), EXIT_USAGE)
-    except Deadlock as exc:
-        return fail(f"deadlock: {one_line(str(exc))}", EXIT_EMULATION)
-    except SliceBudgetExhausted as exc:
-        return fail(str(exc), EXIT_EMULATION)
     except Exception as exc:
-        debug = args.debug or bool(os.environ.get("ELFTRACE_DEBUG"))
-        if debug:
-            sys.stdout.flush()
-            traceback.print_exc()
-        hint = "" if debug else " (set ELFTRACE_DEBUG=1 or use --debug for a traceback)"
-        return fail(f"internal error: {type(exc).__name__}: {one_line(str(exc))}{hint}",
-                    EXIT_INTERNAL)
+        return _report_failure(exc, args.debug)
+
+
+def _report_failure(exc: Exception, debug: bool) -> int:
+    """The one place where errors become messages: every refusal the loader or the
+    emulator can state is one line; anything else is elftrace's bug, said as such."""
+    from emulator.machine import SliceBudgetExhausted
+    from loader.errors import LoaderError
+    from syscalls.kernel.sched import Deadlock
+
+    if isinstance(exc, LoaderError):
+        return fail(one_line(str(exc)), EXIT_CANNOT_RUN)
+    if isinstance(exc, _UsageError):
+        return fail(str(exc), EXIT_USAGE)
+    if isinstance(exc, Deadlock):
+        return fail(f"deadlock: {one_line(str(exc))}", EXIT_EMULATION)
+    if isinstance(exc, SliceBudgetExhausted):
+        return fail(str(exc), EXIT_EMULATION)
+    debug = debug or bool(os.environ.get("ELFTRACE_DEBUG"))
+    if debug:
+        sys.stdout.flush()
+        traceback.print_exception(exc)
+    hint = "" if debug else " (set ELFTRACE_DEBUG=1 or use --debug for a traceback)"
+    return fail(f"internal error: {type(exc).__name__}: {one_line(str(exc))}{hint}",
+                EXIT_INTERNAL)
 
 
 def one_line(message: str) -> str:
