@@ -439,6 +439,9 @@ def sys_getdents64(ctx: SyscallContext, fd: int, dirp: int, count: int) -> int:
     if not stat_mod.S_ISDIR(file.mode):
         raise SyscallError(Errno.ENOTDIR)
     entries = file.directory_entries()
+    if file.path == "/" and len(entries) > 1 and entries[1][2] == "..":
+        # ``..`` of the root is the root (under --rootfs the host has a parent there).
+        entries = [entries[0], (entries[0][0], entries[1][1], ".."), *entries[2:]]
     out = bytearray()
     pos = file.dir_pos
     while pos < len(entries):

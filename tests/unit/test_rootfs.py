@@ -89,18 +89,23 @@ class Guest:
         return self.machine.mem.read(buf, n - 1).decode()
 
     def listdir(self, path: str) -> list[str]:
+        return sorted(self.dirents(path))
+
+    def dirents(self, path: str) -> dict[str, int]:
+        """name -> inode, from getdents64 (linux_dirent64: d_ino, d_off, d_reclen, ...)."""
         fd = self.open(path, O_RDONLY | O_DIRECTORY)
         assert fd >= 0
         buf = self.scratch + 0x8000
         n = self.call(fs.sys_getdents64, fd, buf, 0x4000)
         data = self.machine.mem.read(buf, n)
-        names, pos = [], 0
+        entries, pos = {}, 0
         while pos < len(data):
+            ino = int.from_bytes(data[pos:pos + 8], "little")
             reclen = int.from_bytes(data[pos + 16:pos + 18], "little")
-            names.append(data[pos + 19:pos + reclen].split(b"\0")[0].decode())
+            entries[data[pos + 19:pos + reclen].split(b"\0")[0].decode()] = ino
             pos += reclen
         self.call(fs.sys_close, fd)
-        return sorted(names)
+        return entries
 
 
 def make_tree(tmp: Path) -> tuple[Path, Path]:
@@ -161,6 +166,11 @@ def test_paths_resolve_inside_the_root(guest: Guest) -> None:
                                          "etc_passwd_link", "escape_rel", "escape_abs",
                                          "escape_dir", "loop", "dangling", "proc_root",
                                          "host_fd", "dotdot"])
+
+
+def test_dotdot_of_the_root_lists_the_root(guest: Guest) -> None:
+    entries = guest.dirents("/")
+    assert entries[".."] == entries["."] == guest.root.stat().st_ino
 
 
 def test_dotdot_clamps_at_the_root(guest: Guest) -> None:
