@@ -21,7 +21,10 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from syscalls.kernel.rootfs import HostRoot
 
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
                            signal.SIGTRAP, signal.SIGSYS, signal.SIGABRT})
@@ -217,7 +220,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return code
 
 
-def _guest_root(args: argparse.Namespace) -> object:
+def _guest_root(args: argparse.Namespace) -> HostRoot | None:
     """The ConfinedRoot for --rootfs, a read-only HostRoot for --read-only alone, or None."""
     from syscalls.kernel.rootfs import ConfinedRoot, HostRoot
 
