@@ -7,7 +7,10 @@ strace's format, on stderr or to ``-o FILE``.
 
 Every failure elftrace itself detects ends in one line on stderr and a distinct exit
 status: 127 the file does not exist, 126 it cannot be run (not ELF, malformed, wrong
-architecture), 125 the emulation failed (a deadlock, an internal error), 2 usage.
+architecture), 125 the emulation failed (a deadlock, a run bound reached), 2 usage.
+An exception nobody expected is a bug in elftrace, not a verdict on the input: it is
+reported as one ``internal error`` line with exit status 70 (EX_SOFTWARE), and
+``ELFTRACE_DEBUG=1`` (or ``--debug``) adds the Python traceback.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from syscalls.kernel.rootfs import HostRoot
 
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
                            signal.SIGTRAP, signal.SIGSYS, signal.SIGABRT})
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE
 EXIT_EMULATION = 125
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
@@ -93,6 +100,13 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
                    help="run through the program's PT_INTERP (the real ld.so from the "
                         "sysroot): auto = when it needs shared libraries (default), always = "
                         "whenever it names one, never = elftrace relocates a PIE itself")
+    p.add_argument("--rootfs", metavar="DIR",
+                   help="make DIR the guest's / (every guest path, symlink and .. resolves "
+                        "inside it; BINARY is then a path inside DIR, as with chroot)")
+    p.add_argument("--read-only", action="store_true",
+                   help="refuse every change to the file system with EROFS")
+    # Test-only: bounds runs of damaged binaries in the fuzz tests (tests/fuzz/).
+    p.add_argument("--max-slices", type=_int, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -103,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="elftrace",
         description="Run Linux ELF binaries (Go first) for x86-64 and 32-bit ARM under "
                     "Unicorn, and trace what they do.")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the Python traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run a binary, like qemu-user")
     _common_run_options(run)
@@ -186,33 +202,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGINT
     except BrokenPipeError:
         return 128 + signal.SIGPIPE
+    except Exception as exc:
+        return _report_failure(exc, args.debug)
+
+
+def _report_failure(exc: Exception, debug: bool) -> int:
+    """The one place where errors become messages: every refusal the loader or the
+    emulator can state is one line; anything else is elftrace's bug, said as such."""
+    from emulator.machine import SliceBudgetExhausted
+    from loader.errors import LoaderError
+    from syscalls.kernel.sched import Deadlock
+
+    if isinstance(exc, LoaderError):
+        return fail(one_line(str(exc)), EXIT_CANNOT_RUN)
+    if isinstance(exc, _UsageError):
+        return fail(str(exc), EXIT_USAGE)
+    if isinstance(exc, Deadlock):
+        return fail(f"deadlock: {one_line(str(exc))}", EXIT_EMULATION)
+    if isinstance(exc, SliceBudgetExhausted):
+        return fail(str(exc), EXIT_EMULATION)
+    debug = debug or bool(os.environ.get("ELFTRACE_DEBUG"))
+    if debug:
+        sys.stdout.flush()
+        traceback.print_exception(exc)
+    hint = "" if debug else " (set ELFTRACE_DEBUG=1 or use --debug for a traceback)"
+    return fail(f"internal error: {type(exc).__name__}: {one_line(str(exc))}{hint}",
+                EXIT_INTERNAL)
+
+
+def one_line(message: str) -> str:
+    """Messages quote file contents (names, strings): keep them on one printable line."""
+    return message.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # Imported here so that --help and usage errors cost no Unicorn start-up.
     from emulator.events import EventBus, GuestKilled
     from emulator.machine import Machine, RunOptions, exit_code_of
-    from loader.errors import LoaderError
-    from syscalls.kernel.sched import Deadlock
 
-    if not os.path.lexists(args.binary):
-        return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
     if args.command == "info":
+        if not os.path.lexists(args.binary):
+            return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
         return _info(args.binary)
     if args.command == "relocs":
         from emulator.relocs_cli import relocs_command
 
         return relocs_command(args)
+    root = _guest_root(args)
+    if root is None and not os.path.lexists(args.binary):
+        return fail(f"{args.binary}: No such file or directory", EXIT_NOT_FOUND)
     try:
         env = guest_environment(args.set_env, args.unset_env)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.max_slices is not None and args.max_slices <= 0:
+        parser.error("--max-slices must be positive")
     bus = EventBus()
     from syscalls.kernel.core import KernelOptions
 
     options = RunOptions(base=args.base, env=env, timeout=args.timeout,
                          max_memory=_memory_limit(args.max_memory),
                          sysroot=args.sysroot, interpreter=args.interp,
+                         max_slices=args.max_slices, root=root,
                          kernel=KernelOptions(network=not args.no_network,
                                               deterministic=args.deterministic,
                                               seed=args.seed))
@@ -233,15 +284,6 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         elif args.command == "paths":
             paths = _attach_paths(machine, bus)
         status = machine.run()
-    except LoaderError as exc:
-        return fail(str(exc), EXIT_CANNOT_RUN)
-    except Deadlock as exc:
-        return fail(f"deadlock: {exc}", EXIT_EMULATION)
-    except Exception as exc:
-        if os.environ.get("ELFTRACE_DEBUG"):
-            traceback.print_exc()
-        return fail(f"internal error: {type(exc).__name__}: {exc} "
-                    "(set ELFTRACE_DEBUG=1 for a traceback)", EXIT_EMULATION)
     finally:
         if trace_out is not None:
             _close_tracer(args, trace_out)
@@ -282,6 +324,21 @@ def _memory_note(machine: object) -> None:
         times = "once" if vm.limit_refusals == 1 else f"{vm.limit_refusals} times"
         print(f"elftrace: the memory limit ({format_size(vm.commit_limit)}, --max-memory) "
               f"refused a mapping with ENOMEM {times}", file=sys.stderr, flush=True)
+
+
+def _guest_root(args: argparse.Namespace) -> HostRoot | None:
+    """The ConfinedRoot for --rootfs, a read-only HostRoot for --read-only alone, or None."""
+    from syscalls.kernel.rootfs import ConfinedRoot, HostRoot
+
+    if args.rootfs is None:
+        return HostRoot(read_only=True) if args.read_only else None
+    if not os.path.isdir(args.rootfs):
+        raise _UsageError(f"--rootfs {args.rootfs}: not a directory")
+    return ConfinedRoot(args.rootfs, read_only=args.read_only)
+
+
+class _UsageError(Exception):
+    pass
 
 
 class _CrashReport:
@@ -340,13 +397,9 @@ def _info(path: str) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from loader.errors import LoaderError
     from loader.info import describe, format_info
 
-    try:
-        rows = format_info(describe(path))
-    except LoaderError as exc:
-        return fail(str(exc), EXIT_CANNOT_RUN)
+    rows = format_info(describe(path))
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")

@@ -45,7 +45,7 @@ from emulator.hostsignals import FORWARDED, HostSignals
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
 from loader.elf import PT, ElfInfo, ElfType, machine_name, read_elf
-from loader.errors import UnsupportedImage
+from loader.errors import NotElf, UnsupportedImage
 from loader.image import PAGE_SIZE, LoadedImage, load_image, max_alignment
 from loader.stack import AT, AuxValue, build_initial_stack
 from loader.sysroot import find_interpreter
@@ -56,7 +56,8 @@ from syscalls.kernel.clock import Clock, VirtualClock
 from syscalls.kernel.core import Kernel, KernelOptions
 from syscalls.kernel.files import FdTable, HostFile
 from syscalls.kernel.memory import GuestMemory
-from syscalls.kernel.paths import SysrootPaths
+from syscalls.kernel.paths import SysrootPaths, normalize
+from syscalls.kernel.rootfs import ConfinedRoot, HostRoot
 from syscalls.kernel.signals import (
     FPE_INTDIV,
     ILL_ILLOPN,
@@ -103,9 +104,39 @@ class RunOptions:
     "never" (elftrace relocates a PIE itself, and refuses one that needs libraries)."""
     kernel: KernelOptions = field(default_factory=KernelOptions)
     timeout: float | None = None
+    """Wall-clock seconds after which the guest is killed with SIGKILL (None: no limit)."""
     max_memory: int | None = None
     """At most this many bytes of accessible guest memory; more is refused with ENOMEM."""
-    """Wall-clock seconds after which the guest is killed with SIGKILL (None: no limit)."""
+    root: HostRoot | None = None
+    """The guest's ``/`` (None: the host's, writable). With a ConfinedRoot, the path
+    given to Machine is the guest path of the binary inside it (chroot's rule)."""
+    max_slices: int | None = None
+    """Stop after this many time slices (a bound for fuzzing damaged binaries, hidden
+    ``--max-slices``); the run then ends in :class:`SliceBudgetExhausted`."""
+
+
+class SliceBudgetExhausted(Exception):
+    """The run used up ``RunOptions.max_slices`` before the guest exited."""
+
+    def __init__(self, slices: int) -> None:
+        super().__init__(f"stopped after {slices} time slices (--max-slices)")
+        self.slices = slices
+
+
+def locate_binary(root: HostRoot, path: str) -> tuple[str, str]:
+    """(guest path, host path) of the binary to run. In a confined root the path is the
+    guest's (relative to its ``/``), looked up inside it like any guest path."""
+    if not isinstance(root, ConfinedRoot):
+        return str(Path(path).resolve()), path
+    guest = normalize("/" + path)
+    try:
+        fd = root.lookup(guest, follow=True)
+    except OSError as exc:
+        raise NotElf(f"{path}: {exc.strerror} (inside the root {root.directory})") from None
+    try:
+        return guest, os.readlink(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
 
 
 class MachineCpuServices:
@@ -154,6 +185,10 @@ class Machine:
                  bus: EventBus | None = None) -> None:
         self.options = options or RunOptions()
         self.bus = bus or EventBus()
+        self.root = self.options.root or HostRoot()
+        # AT_EXECFN is the name as given to execve; /proc/self/exe the resolved one.
+        self.execfn = path if not isinstance(self.root, ConfinedRoot) else normalize("/" + path)
+        self.guest_exe, path = locate_binary(self.root, path)
         self.info: ElfInfo = read_elf(path)
         self.arch: Arch = arch_for(self.info)
         arch = self.arch
@@ -196,6 +231,7 @@ class Machine:
         self.limit_reached: str | None = None
         """Which of elftrace's limits ended the run (``--timeout``), if one did."""
         self.halted = False
+        self.slices = 0
 
     # Set-up ------------------------------------------------------------------------------
 
@@ -211,8 +247,12 @@ class Machine:
         lands where the first mmap would, at the top of the mmap area."""
         info, arch = self.info, self.arch
         assert info.interp is not None
-        self.sysroot, host_path = find_interpreter(self.options.sysroot, arch.sysroot,
-                                                   info.interp, info.path)
+        if isinstance(self.root, ConfinedRoot):
+            # Inside a --rootfs the interpreter is the root's own, found like any path.
+            self.sysroot, host_path = None, self.root.host(normalize(info.interp))
+        else:
+            self.sysroot, host_path = find_interpreter(self.options.sysroot, arch.sysroot,
+                                                       info.interp, info.path)
         interp = read_elf(host_path)
         if (interp.machine, interp.elf_class) != (info.machine, info.elf_class):
             raise UnsupportedImage(f"{info.path}: interpreter {host_path} is for "
@@ -231,12 +271,20 @@ class Machine:
         arch, image, layout = self.arch, self.image, self.arch.layout
         vm = AddressSpace(self.memory, mmap_base=layout.mmap_base, mmap_min=layout.mmap_min,
                           task_size=layout.task_size)
-        exe = str(Path(path).resolve())
-        st = os.stat(exe)
+        exe = self.guest_exe
+        st = os.stat(path)
         device = (os.major(st.st_dev), os.minor(st.st_dev))
         for m in image.mappings:
-            vm.map_fixed(m.start, m.size, m.prot, name=exe, offset=m.file_offset,
-                         inode=st.st_ino, device=device, data=bytes(m.data))
+            try:
+                vm.map_fixed(m.start, m.size, m.prot, name=exe, offset=m.file_offset,
+                             inode=st.st_ino, device=device, data=bytes(m.data))
+            except (OSError, UcError, SyscallError) as exc:
+                # Linux fails the exec the same way (vm_brk/elf_map: -ENOMEM) when a
+                # segment, typically a huge bss, cannot be backed.
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise UnsupportedImage(
+                    f"{path}: cannot map the segment at {m.start:#x}+{m.size:#x} "
+                    f"({reason})") from None
         if self.interp_image is not None:
             interp = self.interp_image
             interp_path = os.path.realpath(interp.info.path)
@@ -255,13 +303,15 @@ class Machine:
         pid, ppid = (FIXED_PID, FIXED_PID - 1) if self.options.kernel.deterministic else (
             os.getpid(), os.getppid())
         process = Process(pid=pid, ppid=ppid, vm=vm, fds=fds, exe=exe,
-                          host_exe=exe, argv=argv_bytes, envp=envp, cwd=os.getcwd(),
+                          host_exe=str(Path(path).resolve()), argv=argv_bytes, envp=envp,
+                          cwd="/" if isinstance(self.root, ConfinedRoot) else os.getcwd(),
+                          root=self.root,
                           comm=Path(path).name[:15])
         if self.options.kernel.deterministic:
             process.pgid = process.sid = pid
             process.proc_passthrough = frozenset()
-        if self.sysroot is not None:
-            process.path_policy = SysrootPaths(self.sysroot)
+        if self.sysroot is not None and not isinstance(self.root, ConfinedRoot):
+            process.root = SysrootPaths(self.sysroot, read_only=self.root.read_only)
         process.umask = os.umask(0o022)
         os.umask(process.umask)
         self.kernel.attach_process(process)
@@ -276,7 +326,7 @@ class Machine:
         auxv = self._auxv(path)
         stack = build_initial_stack(top=layout.stack_top, word_size=arch.word_size,
                                     argv=argv_bytes, envp=envp, auxv=auxv,
-                                    execfn=os.fsencode(path))
+                                    execfn=os.fsencode(self.execfn))
         self.mem.write(stack.sp, stack.data)
         self.initial_stack = stack
         word = "<Q" if arch.word_size == 8 else "<I"
@@ -354,6 +404,9 @@ class Machine:
             self.timer.stop()
             if deadline is not None:
                 deadline.cancel()
+            # As exit(2) does: the guest's descriptors (dups of elftrace's stdio among
+            # them) are closed, so a Machine run in-process leaves none behind.
+            self.process.fds.close_all()
         if self.halted:
             return -1
         status = self.process.exit_status
@@ -453,6 +506,10 @@ class Machine:
             self._deliver_signals(task)
             if self._finished():
                 break
+            budget = self.options.max_slices
+            if budget is not None and self.slices >= budget:
+                raise SliceBudgetExhausted(self.slices)
+            self.slices += 1
             rotate = self._run_slice(task)
             if task.state is TaskState.EXITED:
                 self._thread_exited(task)
@@ -490,7 +547,8 @@ class Machine:
         cpu = self.cpu
         self.yield_requested = False
         begin = self.arch.resume_address(cpu)
-        armed = self._needs_timer()
+        # A bounded run slices even a lone spinning thread, or the bound could never act.
+        armed = self._needs_timer() or self.options.max_slices is not None
         if armed:
             self.timer.arm()
         error: UcError | None = None

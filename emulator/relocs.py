@@ -367,7 +367,7 @@ def _library_symbols(machine: Machine) -> Scope:
     run-time addresses, in its global search order: libraries in the order ld.so mapped
     them (breadth-first over DT_NEEDED; top-down mmap puts later ones lower), ld.so last."""
     vm = machine.process.vm
-    policy = machine.process.path_policy
+    root = machine.process.root
     program = machine.process.exe
     interp = machine.interp_image
     interp_path = os.path.realpath(interp.info.path) if interp is not None else ""
@@ -376,7 +376,7 @@ def _library_symbols(machine: Machine) -> Scope:
     for vma in sorted(vm.vmas, key=lambda v: -v.start):
         if not vma.name.startswith("/") or vma.offset != 0 or vma.name in seen:
             continue
-        host = policy.host(vma.name) if policy is not None else vma.name
+        host = root.host(vma.name)
         if os.path.realpath(host) in (program, interp_path):
             continue
         seen.add(vma.name)

@@ -180,6 +180,12 @@ def load_image(info: ElfInfo, *, base: int | None, dyn_base: int, address_limit:
     if relocate is None:
         relocate = info.interp is not None
     if relocate and info.dynamic is not None:
+        dyn = info.first(PT.DYNAMIC)
+        if dyn is not None and image.mapping_for(dyn.vaddr + bias, max(dyn.memsz, 1)) is None:
+            # ld.so finds the dynamic section through this address (l_ld), not the file
+            # offset: outside the image it would fault before relocating anything.
+            raise MalformedElf(f"{info.path}: PT_DYNAMIC at {dyn.vaddr:#x}+{dyn.memsz:#x} is "
+                               "outside every PT_LOAD segment")
         if info.dynamic.needed:
             raise UnsupportedImage(
                 f"{info.path}: needs shared libraries ({', '.join(info.dynamic.needed)}); "

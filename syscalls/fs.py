@@ -25,7 +25,8 @@ from syscalls.kernel.files import (
     StatResult,
     WouldBlock,
 )
-from syscalls.kernel.paths import PathResolver, ProcEntry
+from syscalls.kernel.paths import PathResolver, ProcEntry, normalize
+from syscalls.kernel.rootfs import Lookup
 from syscalls.kernel.wait import Block, WakeReason
 from syscalls.spec import (
     DESC,
@@ -252,14 +253,29 @@ def open_path(ctx: SyscallContext, path: str, flags: int, mode: int) -> File:
                 raise SyscallError(Errno.EACCES)
             return MemoryFile(entry.content, path)
     host_flags = _host_open_flags(ctx, flags)
+    if r.root.read_only and _open_writes(r, path, flags, host_flags):
+        r.root.check_write(path)
     try:
-        fd = os.open(r.host(path), host_flags, mode & 0o7777)
+        fd = r.root.open(path, host_flags, mode & 0o7777)
     except OSError as exc:
         raise from_os_error(exc) from None
     guest_flags = flags & ~(A.O_CREAT | A.O_EXCL | A.O_NOCTTY | A.O_TRUNC | A.O_CLOEXEC)
     # Linux reports O_LARGEFILE in F_GETFL on 64-bit kernels for every open file.
     guest_flags |= ctx.abi.open_flags.largefile if ctx.abi.word_size == 8 else 0
     return HostFile(fd, guest_flags, path)
+
+
+def _open_writes(r: PathResolver, path: str, flags: int, host_flags: int) -> bool:
+    """Whether an open changes the file system (what a read-only mount refuses)."""
+    if flags & A.O_ACCMODE != A.O_RDONLY or host_flags & os.O_TRUNC \
+            or host_flags & os.O_TMPFILE == os.O_TMPFILE:
+        return True
+    if host_flags & os.O_CREAT:
+        try:
+            return not os.path.lexists(r.host(path, Lookup.NOFOLLOW))
+        except SyscallError:
+            return True
+    return False
 
 
 def sys_openat(ctx: SyscallContext, dirfd: int, path_ptr: int, flags: int, mode: int) -> int:
@@ -308,14 +324,14 @@ def stat_path(ctx: SyscallContext, path: str, follow: bool) -> StatResult:
         entry = r.proc_entry(proc[0], proc[1], ctx.task, ctx.abi.word_size)
         if entry.link is not None:
             if follow and entry.link.startswith("/"):
-                return _host_stat(r.host(entry.link), True)
+                return _host_stat(r.host(normalize(entry.link)), True)
             return StatResult(0x16, 0, stat_mod.S_IFLNK | 0o777, 1, ctx.process.creds.uid,
                               ctx.process.creds.gid, 0, 0, 1024, 0, 0, 0, 0)
         if entry.is_dir:
             return StatResult(0x16, 0, stat_mod.S_IFDIR | 0o555, 2, ctx.process.creds.uid,
                               ctx.process.creds.gid, 0, 0, 1024, 0, 0, 0, 0)
         return MemoryFile(entry.content or b"", path).stat()
-    return _host_stat(r.host(path), follow)
+    return _host_stat(r.host(path, Lookup.FOLLOW if follow else Lookup.NOFOLLOW), follow)
 
 
 def stat_at(ctx: SyscallContext, dirfd: int, path_ptr: int, flags: int) -> StatResult:
@@ -372,7 +388,7 @@ def sys_readlinkat(ctx: SyscallContext, dirfd: int, path_ptr: int, buf: int,
         target = os.fsencode(entry.link)
     else:
         try:
-            target = os.fsencode(os.readlink(r.host(path)))
+            target = os.fsencode(os.readlink(r.host(path, Lookup.NOFOLLOW)))
         except OSError as exc:
             raise from_os_error(exc) from None
     data = target[:size]
@@ -395,12 +411,16 @@ def sys_faccessat(ctx: SyscallContext, dirfd: int, path_ptr: int, mode: int,
         if mode & 2:
             raise SyscallError(Errno.EACCES)
         return 0
+    follow = not flags & A.AT_SYMLINK_NOFOLLOW
+    if mode & 2 and r.root.read_only:
+        r.root.check_write(path)
+    host = r.host(path, Lookup.FOLLOW if follow else Lookup.NOFOLLOW)
     try:
-        ok = os.access(r.host(path), mode, follow_symlinks=not flags & A.AT_SYMLINK_NOFOLLOW)
+        ok = os.access(host, mode, follow_symlinks=follow)
     except OSError as exc:
         raise from_os_error(exc) from None
     if not ok:
-        if not os.path.lexists(r.host(path)):
+        if not os.path.lexists(host):
             raise SyscallError(Errno.ENOENT)
         raise SyscallError(Errno.EACCES)
     return 0
@@ -419,6 +439,9 @@ def sys_getdents64(ctx: SyscallContext, fd: int, dirp: int, count: int) -> int:
     if not stat_mod.S_ISDIR(file.mode):
         raise SyscallError(Errno.ENOTDIR)
     entries = file.directory_entries()
+    if file.path == "/" and len(entries) > 1 and entries[1][2] == "..":
+        # ``..`` of the root is the root (under --rootfs the host has a parent there).
+        entries = [entries[0], (entries[0][0], entries[1][1], ".."), *entries[2:]]
     out = bytearray()
     pos = file.dir_pos
     while pos < len(entries):
@@ -437,8 +460,10 @@ def sys_getdents64(ctx: SyscallContext, fd: int, dirp: int, count: int) -> int:
 
 def sys_mkdirat(ctx: SyscallContext, dirfd: int, path_ptr: int, mode: int) -> int:
     path = guest_path(ctx, dirfd, path_ptr)
+    r = resolver(ctx)
+    r.root.check_write(path)
     try:
-        os.mkdir(resolver(ctx).host(path), mode & 0o7777)
+        os.mkdir(r.host(path, Lookup.NOFOLLOW), mode & 0o7777)
     except OSError as exc:
         raise from_os_error(exc) from None
     return 0
@@ -451,7 +476,10 @@ def sys_mkdir(ctx: SyscallContext, path_ptr: int, mode: int) -> int:
 def sys_unlinkat(ctx: SyscallContext, dirfd: int, path_ptr: int, flags: int) -> int:
     if flags & ~A.AT_REMOVEDIR:
         raise SyscallError(Errno.EINVAL)
-    host = resolver(ctx).host(guest_path(ctx, dirfd, path_ptr))
+    path = guest_path(ctx, dirfd, path_ptr)
+    r = resolver(ctx)
+    r.root.check_write(path)
+    host = r.host(path, Lookup.NOFOLLOW)
     try:
         if flags & A.AT_REMOVEDIR:
             os.rmdir(host)
@@ -480,8 +508,9 @@ def sys_renameat2(ctx: SyscallContext, olddirfd: int, oldpath: int, newdirfd: in
     if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | 4):
         raise SyscallError(Errno.EINVAL)
     r = resolver(ctx)
-    src = r.host(guest_path(ctx, olddirfd, oldpath))
-    dst = r.host(guest_path(ctx, newdirfd, newpath))
+    r.root.check_write()
+    src = r.host(guest_path(ctx, olddirfd, oldpath), Lookup.NOFOLLOW)
+    dst = r.host(guest_path(ctx, newdirfd, newpath), Lookup.NOFOLLOW)
     try:
         if flags & RENAME_EXCHANGE:
             raise SyscallError(Errno.EINVAL, "RENAME_EXCHANGE is not supported")
@@ -506,7 +535,9 @@ def sys_symlinkat(ctx: SyscallContext, target_ptr: int, dirfd: int, path_ptr: in
     target = os.fsdecode(ctx.mem.read_cstring(target_ptr))
     if not target:
         raise SyscallError(Errno.ENOENT)
-    link = resolver(ctx).host(guest_path(ctx, dirfd, path_ptr))
+    r = resolver(ctx)
+    r.root.check_write()
+    link = r.host(guest_path(ctx, dirfd, path_ptr), Lookup.NOFOLLOW)
     try:
         os.symlink(target, link)
     except OSError as exc:
@@ -521,10 +552,12 @@ def sys_symlink(ctx: SyscallContext, target_ptr: int, path_ptr: int) -> int:
 def sys_linkat(ctx: SyscallContext, olddirfd: int, oldpath: int, newdirfd: int, newpath: int,
                flags: int) -> int:
     r = resolver(ctx)
-    src = r.host(guest_path(ctx, olddirfd, oldpath))
-    dst = r.host(guest_path(ctx, newdirfd, newpath))
+    r.root.check_write()
+    follow = bool(flags & 0x400)  # AT_SYMLINK_FOLLOW
+    src = r.host(guest_path(ctx, olddirfd, oldpath), Lookup.FOLLOW if follow else Lookup.NOFOLLOW)
+    dst = r.host(guest_path(ctx, newdirfd, newpath), Lookup.NOFOLLOW)
     try:
-        os.link(src, dst, follow_symlinks=bool(flags & 0x400))
+        os.link(src, dst, follow_symlinks=follow)
     except OSError as exc:
         raise from_os_error(exc) from None
     return 0
@@ -536,9 +569,13 @@ def sys_link(ctx: SyscallContext, oldpath: int, newpath: int) -> int:
 
 def sys_fchmodat(ctx: SyscallContext, dirfd: int, path_ptr: int, mode: int,
                  flags: int = 0) -> int:
-    host = resolver(ctx).host(guest_path(ctx, dirfd, path_ptr))
+    follow = not flags & A.AT_SYMLINK_NOFOLLOW
+    path = guest_path(ctx, dirfd, path_ptr)
+    r = resolver(ctx)
+    r.root.check_write(path)
+    host = r.host(path, Lookup.FOLLOW if follow else Lookup.NOFOLLOW)
     try:
-        os.chmod(host, mode & 0o7777, follow_symlinks=not flags & A.AT_SYMLINK_NOFOLLOW)
+        os.chmod(host, mode & 0o7777, follow_symlinks=follow)
     except NotImplementedError:
         raise SyscallError(Errno.EOPNOTSUPP) from None
     except OSError as exc:
@@ -554,6 +591,7 @@ def sys_fchmod(ctx: SyscallContext, fd: int, mode: int) -> int:
     file = ctx.fds.get(fd)
     if not isinstance(file, HostFile):
         raise SyscallError(Errno.EINVAL)
+    resolver(ctx).root.check_write(file.path)
     try:
         os.fchmod(file.fd, mode & 0o7777)
     except OSError as exc:
@@ -563,9 +601,13 @@ def sys_fchmod(ctx: SyscallContext, fd: int, mode: int) -> int:
 
 def sys_fchownat(ctx: SyscallContext, dirfd: int, path_ptr: int, uid: int, gid: int,
                  flags: int) -> int:
-    host = resolver(ctx).host(guest_path(ctx, dirfd, path_ptr))
+    follow = not flags & A.AT_SYMLINK_NOFOLLOW
+    path = guest_path(ctx, dirfd, path_ptr)
+    r = resolver(ctx)
+    r.root.check_write(path)
+    host = r.host(path, Lookup.FOLLOW if follow else Lookup.NOFOLLOW)
     try:
-        os.chown(host, uid, gid, follow_symlinks=not flags & A.AT_SYMLINK_NOFOLLOW)
+        os.chown(host, uid, gid, follow_symlinks=follow)
     except OSError as exc:
         raise from_os_error(exc) from None
     return 0
@@ -575,6 +617,7 @@ def sys_fchown(ctx: SyscallContext, fd: int, uid: int, gid: int) -> int:
     file = ctx.fds.get(fd)
     if not isinstance(file, HostFile):
         raise SyscallError(Errno.EINVAL)
+    resolver(ctx).root.check_write(file.path)
     try:
         os.fchown(file.fd, uid, gid)
     except OSError as exc:
@@ -595,8 +638,12 @@ def sys_utimensat(ctx: SyscallContext, dirfd: int, path_ptr: int, times: int,
         if not isinstance(file, HostFile):
             raise SyscallError(Errno.EINVAL)
         target: int | str = file.fd
+        resolver(ctx).root.check_write(file.path)
     else:
-        target = resolver(ctx).host(guest_path(ctx, dirfd, path_ptr))
+        path = guest_path(ctx, dirfd, path_ptr)
+        r = resolver(ctx)
+        r.root.check_write(path)
+        target = r.host(path, Lookup.NOFOLLOW if flags & A.AT_SYMLINK_NOFOLLOW else Lookup.FOLLOW)
     ns: tuple[int, int] | None = None
     if times:
         raw = ctx.mem.read(times, 32)
@@ -637,7 +684,7 @@ def sys_chdir(ctx: SyscallContext, path_ptr: int) -> int:
     st = stat_path(ctx, path, True)
     if not stat_mod.S_ISDIR(st.mode):
         raise SyscallError(Errno.ENOTDIR)
-    if not os.access(resolver(ctx).host(path), os.X_OK):
+    if not os.access(resolver(ctx).host(path, Lookup.FOLLOW), os.X_OK):
         raise SyscallError(Errno.EACCES)
     ctx.process.cwd = path
     return 0
@@ -676,8 +723,11 @@ def sys_ftruncate(ctx: SyscallContext, fd: int, length: int) -> int:
 def sys_truncate(ctx: SyscallContext, path_ptr: int, length: int) -> int:
     if length < 0:
         raise SyscallError(Errno.EINVAL)
+    path = guest_path(ctx, A.AT_FDCWD, path_ptr)
+    r = resolver(ctx)
+    r.root.check_write(path)
     try:
-        os.truncate(resolver(ctx).host(guest_path(ctx, A.AT_FDCWD, path_ptr)), length)
+        os.truncate(r.host(path, Lookup.FOLLOW), length)
     except OSError as exc:
         raise from_os_error(exc) from None
     return 0

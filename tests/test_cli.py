@@ -176,3 +176,50 @@ def test_backtrace_of_a_c_program(tmp_path: Path) -> None:
     result = run("trace", "-k", "-e", "trace=write", str(exe))
     assert result.returncode == 0 and result.stdout == "hi\n"
     assert re.search(r" 0  0x[0-9a-f]{16} in \w*write\w*\+0x[0-9a-f]+", result.stderr)
+
+
+def _break_describe(monkeypatch: pytest.MonkeyPatch) -> None:
+    import loader.info
+
+    def broken(path: object) -> object:
+        raise ZeroDivisionError("a bug in elftrace")
+
+    monkeypatch.setattr(loader.info, "describe", broken)
+
+
+def test_internal_error_is_one_line_with_status_70(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug is reported as a bug (not as a verdict on the input), without a traceback."""
+    from emulator.cli import main
+
+    _break_describe(monkeypatch)
+    monkeypatch.delenv("ELFTRACE_DEBUG", raising=False)
+    assert main(["info", str(ROOT / "bins/hello-1.27-amd64-static")]) == 70
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("elftrace: internal error: ZeroDivisionError: a bug in elftrace")
+
+
+def test_internal_error_traceback_with_debug(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import main
+
+    _break_describe(monkeypatch)
+    assert main(["--debug", "info", str(ROOT / "bins/hello-1.27-amd64-static")]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1].startswith("elftrace: internal error: ZeroDivisionError")
+
+
+def test_max_slices_bounds_a_run() -> None:
+    one_line_error(run("run", "--max-slices", "1", "bins/hello-1.27-amd64-static"), 125,
+                   "--max-slices")
+
+
+def test_rootfs_must_be_a_directory(tmp_path: Path) -> None:
+    one_line_error(run("run", "--rootfs", str(tmp_path / "nope"), "/bin/prog"), 2,
+                   "not a directory")
+
+
+def test_rootfs_binary_is_looked_up_inside(tmp_path: Path) -> None:
+    one_line_error(run("run", "--rootfs", str(tmp_path), "/bin/prog"), 126, "inside the root")

@@ -78,21 +78,32 @@ class BacktraceSource:
         lr = m.cpu.reg(m.arch.lr_reg) if m.arch.lr_reg is not None else 0
         symbols = self.symbols
         if symbols is not None:
+            from loader.errors import LoaderError
+
             kind, value = m.arch.go_g_address(m.cpu)
             g = value if kind == "reg" else self._words.read_word(value)
-            return unwind(symbols, m.arch.unwind, self._words, pc=pc, sp=sp, lr=lr,
-                          limit=self.limit, symbolize_pc=symbolize_pc, g=g,
-                          cache=self._cache)
+            try:
+                return unwind(symbols, m.arch.unwind, self._words, pc=pc, sp=sp, lr=lr,
+                              limit=self.limit, symbolize_pc=symbolize_pc, g=g,
+                              cache=self._cache)
+            except LoaderError:
+                # pclntab tables are checked as they are first read: one found damaged
+                # mid-run costs the Go frames, never the run.
+                self._symbols = None
         return self._elf_frame(pc, sp, symbolize_pc)
 
     def _elf_frame(self, pc: int, sp: int, symbolize_pc: int) -> Backtrace:
         from loader.elfsym import DwarfLines, ElfSymbols
+        from loader.errors import LoaderError
 
         m = self.machine
-        if self._elf_symbols is None:
-            self._elf_symbols = ElfSymbols.load(m.info, bias=m.image.bias)
-            self._dwarf_lines = DwarfLines.load(m.info, bias=m.image.bias)
-        found = self._elf_symbols.lookup(pc)
+        try:
+            if self._elf_symbols is None:
+                self._elf_symbols = ElfSymbols.load(m.info, bias=m.image.bias)
+                self._dwarf_lines = DwarfLines.load(m.info, bias=m.image.bias)
+            found = self._elf_symbols.lookup(pc)
+        except LoaderError as exc:
+            return Backtrace((Frame(pc, sp, "??", "", 0, pc),), f"no symbols: {exc}")
         if found is None:
             return Backtrace((Frame(pc, sp, "??", "", 0, pc),), "no symbol for this address")
         name, offset = found

@@ -1,10 +1,11 @@
 """Guest paths to host paths, and the parts of /proc that describe the guest itself.
 
-The guest's root is the host's root; its working directory is kept here, not in the
-host process, so ``chdir`` in the guest never moves elftrace. Under /proc, the entries
-for the guest process (``/proc/self``, ``/proc/thread-self``, ``/proc/<guest pid>``)
-are rendered from the emulator's own state: /proc/self/exe names the guest binary,
-/proc/self/maps lists the guest's mappings. Entries that describe the host process
+The guest's root is the process's :class:`~syscalls.kernel.rootfs.HostRoot` policy (the
+host's root, or a ``--rootfs`` directory); its working directory is a guest path kept
+here, not in the host process, so ``chdir`` in the guest never moves elftrace. Under
+/proc, the entries for the guest process (``/proc/self``, ``/proc/thread-self``,
+``/proc/<guest pid>``) are rendered from the emulator's own state: /proc/self/exe names
+the guest binary, /proc/self/maps lists the guest's mappings. Entries that describe the host process
 faithfully for the guest too (cgroup membership, the mount table) are read from the
 host; the rest are refused with ENOENT rather than describing the Python interpreter.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.rootfs import HostRoot, Lookup
 
 if TYPE_CHECKING:
     from syscalls.kernel.task import Process, Task
@@ -53,11 +55,14 @@ class PathResolver:
             return normalize(path)
         return normalize(posixpath.join(base or self.process.cwd, path))
 
-    def host(self, guest_abs: str) -> str:
-        """The host path for a guest-absolute path (by default the guest root is the host
-        root; a process with a sysroot resolves through it)."""
-        policy = self.process.path_policy
-        return guest_abs if policy is None else policy.host(guest_abs)
+    @property
+    def root(self) -> HostRoot:
+        return self.process.root
+
+    def host(self, guest_abs: str, lookup: Lookup = Lookup.FOLLOW) -> str:
+        """A host path naming what a guest-absolute path names; with NOFOLLOW the host
+        call must not follow a final symlink either, with FOLLOW it must."""
+        return self.process.root.host(guest_abs, lookup)
 
     def proc_target(self, guest_abs: str, task: Task) -> tuple[str, str] | None:
         """For a path naming the guest's own /proc entries: (``self`` or ``task``, rest)."""
@@ -134,20 +139,25 @@ class PathResolver:
         return f"{task.tid} ({name}) " + " ".join(fields) + "\n"
 
 
-class SysrootPaths:
+class SysrootPaths(HostRoot):
     """qemu-user's ``-L DIR`` policy: a guest path names the file inside the sysroot when
     one exists there, else the host's own file (so /dev, /proc and /tmp keep working).
     Lenient by design: it lets a cross-built program find its ld.so and libraries
-    while it runs on the host's files otherwise."""
+    while it runs on the host's files otherwise. Not a confinement (that is
+    ``--rootfs``)."""
 
-    def __init__(self, sysroot: str) -> None:
+    def __init__(self, sysroot: str, *, read_only: bool = False) -> None:
+        super().__init__(read_only=read_only)
         self.sysroot = sysroot
 
-    def host(self, guest_abs: str) -> str:
+    def host(self, guest_abs: str, lookup: Lookup = Lookup.FOLLOW) -> str:
         if self.sysroot in ("", "/"):
             return guest_abs
         candidate = os.path.join(self.sysroot, guest_abs.lstrip("/"))
         return candidate if os.path.lexists(candidate) else guest_abs
+
+    def open(self, guest_abs: str, host_flags: int, mode: int) -> int:
+        return os.open(self.host(guest_abs), host_flags, mode)
 
 
 def is_dir_host(path: str) -> bool:

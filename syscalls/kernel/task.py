@@ -11,20 +11,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from syscalls.kernel.rootfs import HostRoot
 from syscalls.kernel.signals import NSIG, AltStack, PendingSignals, SigAction, bit
 
 if TYPE_CHECKING:
     from syscalls.kernel.files import FdTable
     from syscalls.kernel.vm import AddressSpace
     from syscalls.kernel.wait import Block
-
-
-class HostPathPolicy(Protocol):
-    """Maps a guest-absolute path to the host path that holds it."""
-
-    def host(self, guest_abs: str) -> str: ...
 
 
 class TaskState(Enum):
@@ -111,8 +106,8 @@ class Process:
     proc_passthrough: frozenset[str] | None = None
     """/proc/self entries read from the host (None: paths.HOST_PASSTHROUGH); deterministic
     runs read none, so nothing host-specific reaches the guest through them."""
-    path_policy: HostPathPolicy | None = None
-    """How guest paths map to host paths (None: the guest root is the host root)."""
+    root: HostRoot = field(default_factory=HostRoot)
+    """Where guest paths land on the host (``--rootfs``, ``--read-only``, ``--sysroot``)."""
 
     def action(self, signo: int) -> SigAction:
         return self.actions[signo]
