@@ -274,6 +274,9 @@ class Machine:
         exe = self.guest_exe
         st = os.stat(path)
         device = (os.major(st.st_dev), os.minor(st.st_dev))
+        # Linux charges a private writable segment (a bss) against the commit limit at
+        # exec time too: an image too large for it fails to start.
+        vm.commit_limit = self.options.max_memory
         for m in image.mappings:
             try:
                 vm.map_fixed(m.start, m.size, m.prot, name=exe, offset=m.file_offset,
@@ -322,7 +325,6 @@ class Machine:
         if arch.stack_is_executable(gnu_stack.flags if gnu_stack is not None else None):
             stack_prot |= PROT_EXEC
         vm.map_fixed(stack_low, layout.stack_size, stack_prot, name="[stack]")
-        vm.commit_limit = self.options.max_memory
         auxv = self._auxv(path)
         stack = build_initial_stack(top=layout.stack_top, word_size=arch.word_size,
                                     argv=argv_bytes, envp=envp, auxv=auxv,
