@@ -211,12 +211,21 @@ UTIME_OMIT = (1 << 30) - 2
 
 
 def p_timespec_pair(fc: FormatContext, addr: int) -> str:
-    data = _read(fc, addr, 32)
+    return _timespec_pair(fc, addr, fc.abi.time_bits)
+
+
+def p_timespec64_pair(fc: FormatContext, addr: int) -> str:
+    return _timespec_pair(fc, addr, 64)
+
+
+def _timespec_pair(fc: FormatContext, addr: int, bits: int) -> str:
+    size = 16 if bits == 64 else 8
+    data = _read(fc, addr, 2 * size)
     if data is None:
         return hex_addr(addr)
     parts = []
     for i in range(2):
-        sec, nsec = struct.unpack_from("<qq", data, 16 * i)
+        sec, nsec = struct.unpack_from("<qq" if bits == 64 else "<ii", data, size * i)
         if nsec in (UTIME_NOW, UTIME_OMIT):
             parts.append("UTIME_NOW" if nsec == UTIME_NOW else "UTIME_OMIT")
         else:
@@ -433,6 +442,7 @@ STRUCTS: dict[str, StructPrinter] = {
     "timespec64": p_timespec64,
     "timeval": p_timeval,
     "timespec_pair": p_timespec_pair,
+    "timespec64_pair": p_timespec64_pair,
     "stat": p_stat,
     "statx": p_statx,
     "sigaction": p_sigaction,
