@@ -38,7 +38,7 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work", "stack")
+PROGRAMS = ("hello", "work", "stack", "conform")
 
 # arch name used in file names -> (GOARCH, GOARM)
 ARCHES: dict[str, tuple[str, str | None]] = {
@@ -140,6 +140,13 @@ def matrix() -> list[Target]:
     for go in ("1.19", "1.27"):
         for arch in ("amd64", "arm7"):
             targets.append(Target("stack", go, arch, "static", False))
+    # The conformance program: stripped (its checks need no symbols), both Go
+    # versions on amd64 and ARMv7, and the newest Go on ARMv5 (soft float, kuser
+    # helpers).
+    for go in ("1.19", "1.27"):
+        for arch in ("amd64", "arm7"):
+            targets.append(Target("conform", go, arch, "static", True))
+    targets.append(Target("conform", "1.27", "arm5", "static", True))
     return targets
 
 
