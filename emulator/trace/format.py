@@ -109,11 +109,17 @@ def format_file_mode(mode: int) -> str:
              (stat_mod.S_IFIFO, "S_IFIFO"), (stat_mod.S_IFLNK, "S_IFLNK"),
              (stat_mod.S_IFSOCK, "S_IFSOCK"))
     kind = next((name for bits, name in kinds if stat_mod.S_IFMT(mode) == bits), None)
-    perm = mode & 0o7777
-    perm_text = f"{perm:04o}"
     if kind is None:
-        return perm_text
-    return f"{kind}|{perm_text}"
+        return f"0{mode:o}" if mode else "0"
+    # strace's print_symbolic_mode_t: the type, the special bits by name, then the
+    # permissions as C's "%#03o".
+    special = "".join(f"{name}|" for bit, name in ((stat_mod.S_ISUID, "S_ISUID"),
+                                                   (stat_mod.S_ISGID, "S_ISGID"),
+                                                   (stat_mod.S_ISVTX, "S_ISVTX"))
+                      if mode & bit)
+    perm = mode & 0o777
+    perm_text = f"0{perm:o}".rjust(3, "0") if perm else "000"
+    return f"{kind}|{special}{perm_text}"
 
 
 # Strings -------------------------------------------------------------------------------
