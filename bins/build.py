@@ -43,7 +43,7 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work", "stack", "net", "cgonet", "ptrs")
+PROGRAMS = ("hello", "work", "stack", "net", "cgonet", "ptrs", "conform")
 DEFAULT_ZIG_PYTHON = "/opt/dev/bin/python"
 
 # GOARCH -> the C cross compiler cgo links with.
@@ -190,6 +190,13 @@ def matrix() -> list[Target]:
     targets.append(Target("hello", "1.27", "arm7", "pie", True))
     for arch in ("amd64", "arm7"):
         targets.append(Target("cgonet", "1.27", arch, "cgo", True))
+    # The conformance program: stripped (its checks need no symbols), both Go
+    # versions on amd64 and ARMv7, and the newest Go on ARMv5 (soft float, kuser
+    # helpers).
+    for go in ("1.19", "1.27"):
+        for arch in ("amd64", "arm7"):
+            targets.append(Target("conform", go, arch, "static", True))
+    targets.append(Target("conform", "1.27", "arm5", "static", True))
     return targets
 
 

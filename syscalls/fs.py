@@ -631,7 +631,18 @@ UTIME_OMIT = (1 << 30) - 2
 
 def sys_utimensat(ctx: SyscallContext, dirfd: int, path_ptr: int, times: int,
                   flags: int) -> int:
-    from syscalls.structs import unpack_timespec
+    """The times are the ABI's struct timespec: two 32-bit words each on 32-bit ARM."""
+    return do_utimensat(ctx, dirfd, path_ptr, times, flags, ctx.abi.time_bits)
+
+
+def sys_utimensat_time64(ctx: SyscallContext, dirfd: int, path_ptr: int, times: int,
+                         flags: int) -> int:
+    return do_utimensat(ctx, dirfd, path_ptr, times, flags, 64)
+
+
+def do_utimensat(ctx: SyscallContext, dirfd: int, path_ptr: int, times: int, flags: int,
+                 bits: int) -> int:
+    from syscalls.structs import timespec_size, unpack_timespec
 
     if path_ptr == 0:
         file = ctx.fds.get(dirfd)
@@ -646,8 +657,10 @@ def sys_utimensat(ctx: SyscallContext, dirfd: int, path_ptr: int, times: int,
         target = r.host(path, Lookup.NOFOLLOW if flags & A.AT_SYMLINK_NOFOLLOW else Lookup.FOLLOW)
     ns: tuple[int, int] | None = None
     if times:
-        raw = ctx.mem.read(times, 32)
-        (a_s, a_n), (m_s, m_n) = unpack_timespec(raw[:16], 64), unpack_timespec(raw[16:], 64)
+        size = timespec_size(bits)
+        raw = ctx.mem.read(times, 2 * size)
+        a_s, a_n = unpack_timespec(raw[:size], bits)
+        m_s, m_n = unpack_timespec(raw[size:], bits)
         st = os.stat(target, follow_symlinks=not flags & A.AT_SYMLINK_NOFOLLOW) \
             if UTIME_OMIT in (a_n, m_n) else None
         now = ctx.kernel.clock.now_ns(0)
@@ -997,6 +1010,8 @@ SPECS = (
     spec("fchown32", sys_fchown, Fd(), Int(), Int(), classes=(DESC,)),
     spec("utimensat", sys_utimensat, DirFd(), Path(), Struct(name="timespec_pair"),
          Flags(table="at_flags"), classes=(DESC, FILE)),
+    spec("utimensat_time64", sys_utimensat_time64, DirFd(), Path(),
+         Struct(name="timespec64_pair"), Flags(table="at_flags"), classes=(DESC, FILE)),
     spec("getcwd", sys_getcwd, OutStr(), Size(), classes=(FILE,)),
     spec("chdir", sys_chdir, Path(), classes=(FILE,)),
     spec("fchdir", sys_fchdir, Fd(), classes=(DESC,)),

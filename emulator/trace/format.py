@@ -112,11 +112,17 @@ def format_file_mode(mode: int) -> str:
              (stat_mod.S_IFIFO, "S_IFIFO"), (stat_mod.S_IFLNK, "S_IFLNK"),
              (stat_mod.S_IFSOCK, "S_IFSOCK"))
     kind = next((name for bits, name in kinds if stat_mod.S_IFMT(mode) == bits), None)
-    perm = mode & 0o7777
-    perm_text = f"{perm:04o}"
     if kind is None:
-        return perm_text
-    return f"{kind}|{perm_text}"
+        return f"0{mode:o}" if mode else "0"
+    # strace's print_symbolic_mode_t: the type, the special bits by name, then the
+    # permissions as C's "%#03o".
+    special = "".join(f"{name}|" for bit, name in ((stat_mod.S_ISUID, "S_ISUID"),
+                                                   (stat_mod.S_ISGID, "S_ISGID"),
+                                                   (stat_mod.S_ISVTX, "S_ISVTX"))
+                      if mode & bit)
+    perm = mode & 0o777
+    perm_text = f"0{perm:o}".rjust(3, "0") if perm else "000"
+    return f"{kind}|{special}{perm_text}"
 
 
 # Strings -------------------------------------------------------------------------------
@@ -214,12 +220,21 @@ UTIME_OMIT = (1 << 30) - 2
 
 
 def p_timespec_pair(fc: FormatContext, addr: int) -> str:
-    data = _read(fc, addr, 32)
+    return _timespec_pair(fc, addr, fc.abi.time_bits)
+
+
+def p_timespec64_pair(fc: FormatContext, addr: int) -> str:
+    return _timespec_pair(fc, addr, 64)
+
+
+def _timespec_pair(fc: FormatContext, addr: int, bits: int) -> str:
+    size = 16 if bits == 64 else 8
+    data = _read(fc, addr, 2 * size)
     if data is None:
         return hex_addr(addr)
     parts = []
     for i in range(2):
-        sec, nsec = struct.unpack_from("<qq", data, 16 * i)
+        sec, nsec = struct.unpack_from("<qq" if bits == 64 else "<ii", data, size * i)
         if nsec in (UTIME_NOW, UTIME_OMIT):
             parts.append("UTIME_NOW" if nsec == UTIME_NOW else "UTIME_OMIT")
         else:
@@ -436,6 +451,7 @@ STRUCTS: dict[str, StructPrinter] = {
     "timespec64": p_timespec64,
     "timeval": p_timeval,
     "timespec_pair": p_timespec_pair,
+    "timespec64_pair": p_timespec64_pair,
     "stat": p_stat,
     "statx": p_statx,
     "sigaction": p_sigaction,

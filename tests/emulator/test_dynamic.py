@@ -122,8 +122,6 @@ def test_cgo_program_loads_through_ld_so_up_to_its_socket(name: str) -> None:
                      trace)
 
 
-@pytest.mark.xfail(reason="sockets are emulated on the kernelfeat branch, not on this one: "
-                          "socket() gets ENOSYS", strict=False)
 @pytest.mark.parametrize("name", list(NET))
 def test_cgo_net_listen_runs_like_the_real_thing(name: str) -> None:
     arch = NET[name]

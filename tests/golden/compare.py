@@ -174,7 +174,7 @@ def call_set(calls: list[Call]) -> set[str]:
 
 
 _HEX = re.compile(r"0x[0-9a-f]+")
-_TMPDIR = re.compile(r"(elftrace-fileio-|nettest)\d+")
+_TMPDIR = re.compile(r"(elftrace-fileio-|nettest|conform-)\d+")
 _EPOLL_DATA = re.compile(r"data=\{u32=\d+, u64=\d+\}")
 _FIRST_ARG_FD = re.compile(r"^[a-z_0-9]+\((-?\d+)")
 
