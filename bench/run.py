@@ -133,7 +133,7 @@ def cases(writes: int, quick: bool) -> list[Case]:
                         ("native", "qemu", "bare", "run", "trace", "trace-k"), heavy=True))
     for arch in ("amd64", "arm7"):
         for goroutines in ("1", "8"):
-            out.append(Case(f"busy{goroutines}", arch, f"busy-1.27-{arch}-static-stripped",
+            out.append(Case(f"busy{goroutines}", arch, f"busy-1.27-{arch}-static",
                             (goroutines, "16"), ("native", "qemu", "run"), heavy=True))
     return out
 

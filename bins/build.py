@@ -38,7 +38,7 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work", "stack")
+PROGRAMS = ("hello", "work", "stack", "busy")
 
 # arch name used in file names -> (GOARCH, GOARM)
 ARCHES: dict[str, tuple[str, str | None]] = {
@@ -140,6 +140,8 @@ def matrix() -> list[Target]:
     for go in ("1.19", "1.27"):
         for arch in ("amd64", "arm7"):
             targets.append(Target("stack", go, arch, "static", False))
+    for arch in ("amd64", "arm7"):
+        targets.append(Target("busy", "1.27", arch, "static", False))
     return targets
 
 

@@ -1,8 +1,8 @@
 """The end-to-end cases: one list shared by the golden recorder and the tests.
 
-Every binary in bins/ appears: each hello as is, and each workload binary once per
-workload. A case runs the same command line under the oracle (natively for amd64,
-qemu-arm for ARM) and under elftrace.
+Every binary in bins/ appears: each hello as is, each workload binary once per
+workload, and the benchmark's busy binaries once. A case runs the same command line
+under the oracle (natively for amd64, qemu-arm for ARM) and under elftrace.
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def all_cases() -> list[Case]:
         path = f"bins/{row['path']}"
         if row["program"] in ("hello", "stack"):
             cases.append(Case(f"{row['path']}", path))
+        elif row["program"] == "busy":
+            # The benchmark's thread case, small: 4 MiB of work over 4 busy goroutines.
+            cases.append(Case(f"{row['path']}.busy", path, ("4", "4")))
         else:
             for label, args, env, stdin, trace in WORKLOADS:
                 cases.append(Case(f"{row['path']}.{label}", path, args, env, stdin, trace))

@@ -123,7 +123,8 @@ def test_fields_agree_with_manifest(entry: dict[str, object]) -> None:
     assert info.setting("CGO_ENABLED") == "0"
     assert info.setting("-trimpath") == "true"
     assert info.main is not None and info.main.version == "(devel)"
-    assert info.path == info.main.path == {"hello": "hello", "work": "workload", "stack": "stack"}[
+    assert info.path == info.main.path == {"hello": "hello", "work": "workload", "stack": "stack",
+                                           "busy": "busy"}[
         str(entry["program"])]
     assert info.deps == ()
     keys = [k for k, _ in info.settings]
