@@ -261,8 +261,8 @@ def derived(results: Results, writes: int) -> dict[str, dict[str, float | None]]
 
 def targets(results: Results, writes: int) -> list[Target]:
     def target(name: str, value: float | None, limit: float, unit: str) -> Target:
-        return Target(name, value, limit, unit, "" if value is not None else "a run is missing "
-                      "or failed (see the table)")
+        return Target(name, value, limit, unit, "" if value is not None else "its runs were "
+                      "not selected or failed")
 
     out = []
     for arch in ("amd64", "arm7"):
@@ -365,7 +365,7 @@ def environment() -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=5, help="repetitions of each light case")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of each light case")
     parser.add_argument("--heavy-reps", type=int, default=3,
                         help="repetitions of the CPU-bound and goroutine cases")
     parser.add_argument("--quick", action="store_true",
