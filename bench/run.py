@@ -19,17 +19,26 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 BINS = ROOT / "bins"
 PYTHON = sys.executable
 QEMU = {"amd64": "qemu-x86_64", "arm7": "qemu-arm"}
 WRITES = 100_000
-RUNNERS = ("native", "qemu", "bare", "run", "trace", "trace-k")
+RUNNERS = ("native", "qemu", "qiling", "bare", "run", "trace", "trace-k")
+ENGINE_SETTINGS = {
+    "bare+tlb-virtual": ["--tlb", "virtual"],
+    "bare+fault-hook": ["--fault-hook"],
+    "bare+block-hook": ["--block-hook"],
+    "bare+both-hooks": ["--fault-hook", "--block-hook"],
+}
+"""Variants of the bare engine, one setting each (--engine): what each costs."""
 EMULATED = ("run", "trace", "trace-k")
 
 
@@ -42,6 +51,8 @@ class Case:
     runners: tuple[str, ...]
     heavy: bool = False
     """Minutes under Unicorn: repeated --heavy-reps times, not --reps."""
+    expect: bytes = b""
+    """Stdout must contain this, or the run counts as failed (a wrong run is no result)."""
 
 
 @dataclass
@@ -115,33 +126,43 @@ def _fmt(value: float, unit: str) -> str:
 
 # Cases and runners ---------------------------------------------------------------------
 
-def cases(writes: int, quick: bool) -> list[Case]:
-    emulated_all = ("native", "qemu", "run", "trace", "trace-k")
+def cases(writes: int, quick: bool, engine: bool, qiling: bool = False) -> list[Case]:
+    peers = ("qiling",) if qiling else ()
+    emulated_all = ("native", "qemu", *peers, "run", "trace", "trace-k")
     out = [
-        Case("hello", "amd64", "hello-1.27-amd64-static", (), emulated_all),
-        Case("hello", "arm7", "hello-1.27-arm7-static", (), emulated_all),
-        Case("writes", "amd64", "work-1.27-amd64-static", ("writes", str(writes)),
-             emulated_all),
-        Case("writes0", "amd64", "work-1.27-amd64-static", ("writes", "0"), emulated_all),
-        Case("writes", "arm7", "work-1.27-arm7-static", ("writes", str(writes)), emulated_all),
-        Case("writes0", "arm7", "work-1.27-arm7-static", ("writes", "0"), emulated_all),
+        Case("hello", "amd64", "hello-1.27-amd64-static", (), emulated_all,
+             expect=b"hello world\n"),
+        Case("hello", "arm7", "hello-1.27-arm7-static", (), emulated_all,
+             expect=b"hello world\n"),
     ]
+    for arch in ("amd64", "arm7"):
+        for name, count in (("writes", writes), ("writes0", 0)):
+            out.append(Case(name, arch, f"work-1.27-{arch}-static", ("writes", str(count)),
+                            emulated_all, expect=f"writes: {count}\nwrites ok\n".encode()))
     if quick:
         return [c for c in out if c.arch == "amd64"]
+    settings = tuple(ENGINE_SETTINGS) if engine else ()
     for arch in ("amd64", "arm7"):
         out.append(Case("cpu", arch, f"work-1.27-{arch}-static", ("cpu", "1"),
-                        ("native", "qemu", "bare", "run", "trace", "trace-k"), heavy=True))
+                        ("native", "qemu", *peers, "bare", *settings, "run", "trace",
+                         "trace-k"),
+                        heavy=True, expect=b"cpu ok\n"))
     for arch in ("amd64", "arm7"):
         for goroutines in ("1", "8"):
             out.append(Case(f"busy{goroutines}", arch, f"busy-1.27-{arch}-static",
-                            (goroutines, "16"), ("native", "qemu", "run"), heavy=True))
+                            (goroutines, "16"), ("native", "qemu", "run"), heavy=True,
+                            expect=b"busy ok\n"))
     return out
 
 
-def command(case: Case, runner: str) -> list[str] | None:
+def command(case: Case, runner: str, qiling_python: str | None = None) -> list[str] | None:
     """The command line for ``case`` under ``runner``; None if it cannot run here."""
     binary = str(BINS / case.binary)
     guest = [binary, *case.args]
+    if runner == "qiling":
+        if qiling_python is None:
+            return None
+        return [qiling_python, str(ROOT / "bench" / "qiling_run.py"), *guest]
     if runner == "native":
         return guest if case.arch == "amd64" and platform.machine() == "x86_64" else None
     if runner == "qemu":
@@ -149,6 +170,8 @@ def command(case: Case, runner: str) -> list[str] | None:
         return [qemu, *guest] if qemu else None
     if runner == "bare":
         return [PYTHON, "-m", "bench.bare", *guest]
+    if runner in ENGINE_SETTINGS:
+        return [PYTHON, "-m", "bench.bare", *ENGINE_SETTINGS[runner], *guest]
     if runner == "run":
         return [PYTHON, "-m", "emulator", "run", *guest]
     if runner == "trace":
@@ -158,11 +181,30 @@ def command(case: Case, runner: str) -> list[str] | None:
     raise ValueError(runner)
 
 
-def measure_once(argv: list[str], timeout: float) -> tuple[float, float, float, str | None]:
-    """(wall s, CPU s, peak RSS MB, failure or None) of one run of ``argv``."""
+def measure_once(argv: list[str], timeout: float, expect: bytes = b""
+                 ) -> tuple[float, float, float, str | None]:
+    """(wall s, CPU s, peak RSS MB, failure or None) of one run of ``argv``. Output goes
+    to files, so that a full pipe never stalls the program being timed."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        wall, cpu, rss, status = _timed(argv, timeout, out, err)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read().decode(errors="replace")
+    if status is None:
+        return 0.0, 0.0, 0.0, f"timed out after {timeout:.0f} s"
+    lines = stderr.strip().splitlines()
+    last = lines[-1] if lines else ""
+    if status != 0:
+        return wall, cpu, rss, f"exit {status}: {last}"
+    if expect not in stdout:
+        return wall, cpu, rss, f"wrong output (no {expect!r} on stdout): {last}"
+    return wall, cpu, rss, None
+
+
+def _timed(argv: list[str], timeout: float, out: IO[bytes], err: IO[bytes]
+           ) -> tuple[float, float, float, int | None]:
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
     deadline = start + timeout
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -170,29 +212,23 @@ def measure_once(argv: list[str], timeout: float) -> tuple[float, float, float, 
             break
         if time.perf_counter() > deadline:
             proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
+            os.wait4(proc.pid, 0)
             proc.returncode = -9
-            return 0.0, 0.0, 0.0, f"timed out after {timeout:.0f} s"
+            return 0.0, 0.0, 0.0, None
         time.sleep(0.002)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    failure = None
-    if proc.returncode != 0:
-        lines = stderr.strip().splitlines()
-        failure = f"exit {proc.returncode}: {lines[-1] if lines else ''}"
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, failure
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
 
 
-def measure(case: Case, runner: str, reps: int, timeout: float) -> Measurement | None:
-    argv = command(case, runner)
+def measure(case: Case, runner: str, reps: int, timeout: float,
+            qiling_python: str | None = None) -> Measurement | None:
+    argv = command(case, runner, qiling_python)
     if argv is None:
         return None
     m = Measurement(f"{case.name}-{case.arch}", runner, argv)
     for _ in range(reps):
-        wall, cpu, rss, failure = measure_once(argv, timeout)
+        wall, cpu, rss, failure = measure_once(argv, timeout, case.expect)
         if failure:
             m.failures.append(failure)
             break
@@ -245,7 +281,7 @@ class Results:
 def derived(results: Results, writes: int) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     for arch in ("amd64", "arm7"):
-        for runner in RUNNERS:
+        for runner in (*RUNNERS, *ENGINE_SETTINGS):
             row = {
                 "per_syscall_us": results.per_syscall_us(arch, runner, writes),
                 "cpu_bound_vs_qemu": results.ratio(f"cpu-{arch}", runner, "qemu"),
@@ -374,18 +410,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"writes in the per-syscall case (default {WRITES})")
     parser.add_argument("--cases", help="comma-separated case names to run (e.g. hello,cpu)")
     parser.add_argument("--runners", help=f"comma-separated runners ({','.join(RUNNERS)})")
+    parser.add_argument("--engine", action="store_true",
+                        help="also run the CPU-bound case on the bare engine with one setting "
+                             f"changed at a time ({', '.join(ENGINE_SETTINGS)})")
+    parser.add_argument("--qiling", metavar="PYTHON",
+                        help="add a qiling column: a Python interpreter with the PyPI package "
+                             "qiling installed (in its own venv: it pins its own Unicorn)")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up phases")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
     parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
     args = parser.parse_args(argv)
 
     wanted_cases = set(args.cases.split(",")) if args.cases else None
-    wanted_runners = set(args.runners.split(",")) if args.runners else set(RUNNERS)
-    unknown = wanted_runners - set(RUNNERS)
+    wanted_runners = set(args.runners.split(",")) if args.runners else \
+        set(RUNNERS) | set(ENGINE_SETTINGS)
+    unknown = wanted_runners - set(RUNNERS) - set(ENGINE_SETTINGS)
     if unknown:
         parser.error(f"unknown runner(s): {', '.join(sorted(unknown))}")
     measurements: list[Measurement] = []
-    for case in cases(args.writes, args.quick):
+    for case in cases(args.writes, args.quick, args.engine, args.qiling is not None):
         base_name = case.name.rstrip("0")
         if wanted_cases is not None and case.name not in wanted_cases \
                 and base_name not in wanted_cases:
@@ -396,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             print(f"bench: {case.name}-{case.arch} under {runner} x{reps}", file=sys.stderr,
                   flush=True)
-            m = measure(case, runner, reps, args.timeout)
+            m = measure(case, runner, reps, args.timeout, args.qiling)
             if m is not None:
                 measurements.append(m)
     startup = None if args.no_startup else startup_phases(max(1, min(args.reps, 5)))
