@@ -10,6 +10,13 @@ a munmap or mprotect splits it (uc.c: split_region/copy_region), which for Go's
 64 MiB arenas costs tens of milliseconds and touches every page; preallocated regions
 are split without copying. And MADV_DONTNEED becomes a host madvise on the same pages:
 instant, and the host memory is really returned.
+
+Because the pages are ours, reads (the syscall path's ``write(2)`` buffers, paths,
+structs) slice the host mapping directly; a call into Unicorn costs about 1 us more.
+The last live range read from is remembered, so the common case is one comparison.
+Unicorn's ``uc_mem_read`` ignores page protections too, so both paths agree. Writes
+still go through ``uc_mem_write``: it invalidates translated code on the pages
+written, which a direct store would not.
 """
 
 from __future__ import annotations
@@ -19,9 +26,13 @@ import mmap
 from dataclasses import dataclass, field
 
 from unicorn import Uc, UcError
-from unicorn.unicorn_py3.unicorn import uclib
 
+from emulator.cpu import RAW
 from syscalls.kernel.memory import MemoryFault
+
+_mem_read = RAW.uc_mem_read
+_mem_write = RAW.uc_mem_write
+_NO_HIT: tuple[int, int, int, mmap.mmap | None] = (0, -1, 0, None)
 
 MAP_NORESERVE = 0x4000
 
@@ -68,27 +79,44 @@ class UnicornMemory:
     def __init__(self, uc: Uc) -> None:
         self.uc = uc
         self._uch = uc._uch
+        self._raw_uch = ctypes.c_void_p(self._uch.value)
         self._blocks: list[HostBlock] = []
-        # Reads go through one reusable buffer: the binding allocates one per call.
+        # Reads Unicorn serves go through one reusable buffer: the binding allocates one
+        # per call.
         self._buffer = ctypes.create_string_buffer(SMALL_READ)
-        self._buffer_addr = ctypes.addressof(self._buffer)
+        self._buffer_view = memoryview(self._buffer).cast("B")
+        self._hit = _NO_HIT
+        """(lo, hi, block start, block buffer) of the live range last read from."""
 
     # RawMemory ---------------------------------------------------------------------------
 
     def read(self, addr: int, size: int) -> bytes:
+        lo, hi, start, buffer = self._hit
+        if lo <= addr and addr + size <= hi:
+            return buffer[addr - start:addr + size - start]  # type: ignore[index]
+        return self._read_slow(addr, size)
+
+    def _read_slow(self, addr: int, size: int) -> bytes:
+        for block in reversed(self._blocks):
+            if block.start <= addr < block.end:
+                for lo, hi in block.live:
+                    if lo <= addr and addr + size <= hi:
+                        self._hit = (lo, hi, block.start, block.buffer)
+                        return block.buffer[addr - block.start:addr + size - block.start]
         if size > SMALL_READ or addr < 0 or addr + size > 1 << 64:
             try:
                 return bytes(self.uc.mem_read(addr, size))
             except (UcError, OverflowError):
                 raise MemoryFault(addr, size) from None
-        if uclib.uc_mem_read(self._uch, addr, self._buffer, size):
+        if _mem_read(self._raw_uch, ctypes.c_uint64(addr), self._buffer, ctypes.c_size_t(size)):
             raise MemoryFault(addr, size)
-        return ctypes.string_at(self._buffer_addr, size)
+        return bytes(self._buffer_view[:size])
 
     def write(self, addr: int, data: bytes) -> None:
         if addr < 0 or addr + len(data) > 1 << 64:
             raise MemoryFault(addr, len(data))
-        if uclib.uc_mem_write(self._uch, addr, bytes(data), len(data)):
+        if _mem_write(self._raw_uch, ctypes.c_uint64(addr), bytes(data),
+                      ctypes.c_size_t(len(data))):
             raise MemoryFault(addr, len(data))
 
     # MemoryBackend -----------------------------------------------------------------------
@@ -99,9 +127,11 @@ class UnicornMemory:
         anchor = (ctypes.c_char * size).from_buffer(buffer)
         self.uc.mem_map_ptr(start, size, prot & 7, ctypes.addressof(anchor))
         self._blocks.append(HostBlock(start, size, buffer, anchor))
+        self._hit = _NO_HIT
 
     def unmap(self, start: int, size: int) -> None:
         self.uc.mem_unmap(start, size)
+        self._hit = _NO_HIT
         for block, lo, hi in self._overlaps(start, start + size):
             block.cut(lo, hi)
             if not block.live:
@@ -131,5 +161,6 @@ class UnicornMemory:
         return out
 
     def _drop(self, block: HostBlock) -> None:
+        self._hit = _NO_HIT
         self._blocks.remove(block)
         block.release()
