@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BINS = ROOT / "bins"
@@ -385,6 +385,40 @@ def print_tables(measurements: list[Measurement], results: Results,
     console.print(goal_table)
 
 
+def markdown(document: dict[str, Any]) -> str:
+    """The JSON report as Markdown tables (for README.md)."""
+    env = document["environment"]
+    lines = [f"Measured {env['date']}: Unicorn {env['unicorn']}, {env['qemu']}, Python "
+             f"{env['python']}, {env['cpus']} CPUs, load average "
+             f"{', '.join(f'{x:.0f}' for x in env['load_average'])} at the end.", "",
+             "| case | runner | wall s | CPU s | peak RSS MB | CPU / qemu |",
+             "|---|---|---:|---:|---:|---:|"]
+    qemu_cpu = {m["case"]: m["cpu"]["median"] for m in document["measurements"]
+                if m["runner"] == "qemu" and "cpu" in m}
+    for m in document["measurements"]:
+        if "cpu" not in m:
+            lines.append(f"| {m['case']} | {m['runner']} | failed | "
+                         f"{m['failures'][0][:50] if m['failures'] else ''} | | |")
+            continue
+        base = qemu_cpu.get(m["case"])
+        ratio = f"{m['cpu']['median'] / base:.2f}" if base else ""
+        lines.append(f"| {m['case']} | {m['runner']} | {m['wall']['median']:.3f} "
+                     f"±{m['wall']['spread'] * 100:.0f}% | {m['cpu']['median']:.3f} "
+                     f"±{m['cpu']['spread'] * 100:.0f}% | {m['rss_mb']['median']:.0f} | {ratio} |")
+    lines += ["", "| target | measured | limit | verdict |", "|---|---:|---:|---|"]
+    for t in document["targets"]:
+        measured = _fmt(t["measured"], t["unit"]) if t["measured"] is not None else "-"
+        lines.append(f"| {t['name']} | {measured} | {_fmt(t['limit'], t['unit'])} | "
+                     f"{t['verdict']} |")
+    if document.get("startup"):
+        phases = document["startup"]
+        lines += ["", "| start-up phase | " + " | ".join(phases) + " |",
+                  "|---|" + "---:|" * len(phases),
+                  "| seconds (median) | " + " | ".join(f"{v:.3f}" for v in phases.values())
+                  + " |"]
+    return "\n".join(lines) + "\n"
+
+
 def environment() -> dict[str, object]:
     import unicorn
 
@@ -419,7 +453,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up phases")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
     parser.add_argument("--json", metavar="FILE", help="also write every number as JSON")
+    parser.add_argument("--markdown-from", metavar="FILE",
+                        help="print the JSON report FILE as Markdown tables, run nothing")
     args = parser.parse_args(argv)
+    if args.markdown_from:
+        print(markdown(json.loads(Path(args.markdown_from).read_text())), end="")
+        return 0
 
     wanted_cases = set(args.cases.split(",")) if args.cases else None
     wanted_runners = set(args.runners.split(",")) if args.runners else \
