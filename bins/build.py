@@ -43,7 +43,7 @@ MANIFEST = BINS / "manifest.json"
 DEFAULT_GO119 = "/usr/lib/go-1.19/bin/go"
 DEFAULT_GO127 = "/opt/gov/bin/go"
 
-PROGRAMS = ("hello", "work", "stack", "net", "cgonet", "ptrs", "conform")
+PROGRAMS = ("hello", "work", "stack", "net", "cgonet", "ptrs", "conform", "busy")
 DEFAULT_ZIG_PYTHON = "/opt/dev/bin/python"
 
 # GOARCH -> the C cross compiler cgo links with.
@@ -197,6 +197,8 @@ def matrix() -> list[Target]:
         for arch in ("amd64", "arm7"):
             targets.append(Target("conform", go, arch, "static", True))
     targets.append(Target("conform", "1.27", "arm5", "static", True))
+    for arch in ("amd64", "arm7"):
+        targets.append(Target("busy", "1.27", arch, "static", False))
     return targets
 
 

@@ -21,6 +21,13 @@ nothing) in which guest address ``a`` lives at ``window + (a - window_start)``. 
   one region while the result is small (Unicorn's unmap flushes its TLB page by page,
   so re-creating a large region is itself slow). Past ``MAX_REGIONS`` regions, a new
   mapping fails with ENOMEM, as the kernel's ``vm.max_map_count`` makes it fail.
+
+Because the pages are ours, reads (the syscall path's ``write(2)`` buffers, paths,
+structs) slice the window's host mapping directly; a call into Unicorn costs about 1 us
+more. The region last read from is remembered, so the common case is one comparison.
+Unicorn's ``uc_mem_read`` ignores page protections too, so both paths agree. Writes
+still go through ``uc_mem_write``: it invalidates translated code on the pages written,
+which a direct store would not.
 """
 
 from __future__ import annotations
@@ -31,9 +38,13 @@ import mmap
 from dataclasses import dataclass
 
 from unicorn import Uc, UcError
-from unicorn.unicorn_py3.unicorn import uclib
 
+from emulator.cpu import RAW
 from syscalls.kernel.memory import MemoryFault
+
+_mem_read = RAW.uc_mem_read
+_mem_write = RAW.uc_mem_write
+_NO_HIT: tuple[int, int, int, mmap.mmap | None] = (0, -1, 0, None)
 
 MAP_NORESERVE = 0x4000
 MAX_REGIONS = 2048
@@ -73,32 +84,50 @@ class UnicornMemory:
         self.window_size = 1 << min(address_bits, 40)
         self._windows: dict[int, Window] = {}
         self._regions = RegionMap()
-        # Reads go through one reusable buffer: the binding allocates one per call.
+        self._raw_uch = ctypes.c_void_p(self._uch.value)
+        # Reads Unicorn serves go through one reusable buffer: the binding allocates one
+        # per call.
         self._buffer = ctypes.create_string_buffer(SMALL_READ)
-        self._buffer_addr = ctypes.addressof(self._buffer)
+        self._buffer_view = memoryview(self._buffer).cast("B")
+        self._hit = _NO_HIT
+        """(lo, hi, window start, window buffer) of the region last read from."""
 
     # RawMemory ---------------------------------------------------------------------------
 
     def read(self, addr: int, size: int) -> bytes:
+        lo, hi, start, buffer = self._hit
+        if lo <= addr and addr + size <= hi:
+            return buffer[addr - start:addr + size - start]  # type: ignore[index]
+        return self._read_slow(addr, size)
+
+    def _read_slow(self, addr: int, size: int) -> bytes:
+        regions = self._regions
+        i = regions.index_of(addr)
+        if i is not None and addr + size <= regions.ends[i]:
+            window = self._windows[addr & ~(self.window_size - 1)]
+            self._hit = (regions.starts[i], regions.ends[i], window.start, window.buffer)
+            return window.buffer[addr - window.start:addr + size - window.start]
         if size > SMALL_READ or addr < 0 or addr + size > 1 << 64:
             try:
                 return bytes(self.uc.mem_read(addr, size))
             except (UcError, OverflowError):
                 raise MemoryFault(addr, size) from None
-        if uclib.uc_mem_read(self._uch, addr, self._buffer, size):
+        if _mem_read(self._raw_uch, ctypes.c_uint64(addr), self._buffer, ctypes.c_size_t(size)):
             raise MemoryFault(addr, size)
-        return ctypes.string_at(self._buffer_addr, size)
+        return bytes(self._buffer_view[:size])
 
     def write(self, addr: int, data: bytes) -> None:
         if addr < 0 or addr + len(data) > 1 << 64:
             raise MemoryFault(addr, len(data))
-        if uclib.uc_mem_write(self._uch, addr, bytes(data), len(data)):
+        if _mem_write(self._raw_uch, ctypes.c_uint64(addr), bytes(data),
+                      ctypes.c_size_t(len(data))):
             raise MemoryFault(addr, len(data))
 
     # MemoryBackend -----------------------------------------------------------------------
 
     def map(self, start: int, size: int, prot: int) -> None:
         """Map fresh zeroed pages; MemoryError if the host cannot provide the address space."""
+        self._hit = _NO_HIT
         if len(self._regions) >= MAX_REGIONS:
             raise MemoryError(f"the guest has {MAX_REGIONS} mappings, elftrace's limit")
         for window, lo, hi in self._pieces(start, start + size, create=True):
@@ -115,6 +144,7 @@ class UnicornMemory:
         if size <= 0:
             return
         self.uc.mem_unmap(start, size)
+        self._hit = _NO_HIT
         self._regions.remove(start, start + size)
         for window, lo, hi in self._pieces(start, start + size, create=False):
             window.live -= hi - lo

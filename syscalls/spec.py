@@ -273,6 +273,16 @@ def make_decoder(spec: SyscallSpec, word_size: int, align_pairs: bool) -> Decode
 
         return decode_raw
 
+    if all(conv in (_RAW, _S32) for _, conv in plan):
+        # One register per argument (every 64-bit ABI, and most calls on 32-bit ones): a
+        # conversion per position, applied in one comprehension.
+        converters = tuple(_s32 if conv == _S32 else _raw for _, conv in plan)
+
+        def decode_simple(regs: Sequence[int]) -> tuple[int, ...]:
+            return tuple([f(r) for f, r in zip(converters, regs, strict=False)])
+
+        return decode_simple
+
     def decode(regs: Sequence[int]) -> tuple[int, ...]:
         values: list[int] = []
         for index, conv in plan:
@@ -290,6 +300,15 @@ def make_decoder(spec: SyscallSpec, word_size: int, align_pairs: bool) -> Decode
         return tuple(values)
 
     return decode
+
+
+def _raw(value: int) -> int:
+    return value
+
+
+def _s32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
 
 
 _RAW, _S32, _SWORD, _PAIR = range(4)

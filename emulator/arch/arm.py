@@ -14,7 +14,6 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-import capstone
 from unicorn import (
     UC_ARCH_ARM,
     UC_HOOK_INSN_INVALID,
@@ -148,8 +147,19 @@ class Arm(Arch):
     """AAPCS: the first four integer arguments of a function call."""
     syscall_regs = (A.UC_ARM_REG_R7, A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2,
                     A.UC_ARM_REG_R3, A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6)
-    cs_arch = capstone.CS_ARCH_ARM
-    cs_mode = capstone.CS_MODE_ARM
+
+    @property
+    def cs_arch(self) -> int:
+        import capstone  # imported when a disassembler is wanted: ~50 ms of start-up
+
+        return int(capstone.CS_ARCH_ARM)
+
+    @property
+    def cs_mode(self) -> int:
+        import capstone
+
+        return int(capstone.CS_MODE_ARM)
+
     # Above the helper page and below nothing: never mapped, never reached.
     never_address = 0xFFFFFFF0
     platform = b"v7l"

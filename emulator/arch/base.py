@@ -75,6 +75,7 @@ class Arch(ABC):
     syscall_regs: tuple[int, ...]
     """The syscall number register, then the argument registers in order."""
     cs_arch: int
+    """Capstone's architecture and mode (subclasses import capstone only when asked)."""
     cs_mode: int
     never_address: int
     """An address guest code cannot reach, given to emu_start as its stop address."""

@@ -14,7 +14,6 @@ import ctypes
 import struct
 from typing import TYPE_CHECKING
 
-import capstone
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_engine
@@ -104,8 +103,19 @@ class X86_64(Arch):
     """psABI §3.2.3: the first six integer arguments of a function call."""
     syscall_regs = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
                     X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
-    cs_arch = capstone.CS_ARCH_X86
-    cs_mode = capstone.CS_MODE_64
+
+    @property
+    def cs_arch(self) -> int:
+        import capstone  # imported when a disassembler is wanted: ~50 ms of start-up
+
+        return int(capstone.CS_ARCH_X86)
+
+    @property
+    def cs_mode(self) -> int:
+        import capstone
+
+        return int(capstone.CS_MODE_64)
+
     # Non-canonical: no instruction can ever be fetched from it.
     never_address = 0xFFFF800000000000
     platform = b"x86_64"

@@ -490,7 +490,38 @@ def capture_entry(spec: S.SyscallSpec, fc: FormatContext) -> dict[int, bytes] | 
 
 # Arguments by kind ---------------------------------------------------------------------
 
+def _plain(kind: S.Arg, value: int, fc: FormatContext) -> str:
+    return str(value)
+
+
+def _size(kind: S.Arg, value: int, fc: FormatContext) -> str:
+    return str(unsigned(value, fc.word))
+
+
+def _uint(kind: S.Arg, value: int, fc: FormatContext) -> str:
+    return str(value & 0xFFFFFFFF)
+
+
+def _ptr(kind: S.Arg, value: int, fc: FormatContext) -> str:
+    return hex_addr(unsigned(value, fc.word))
+
+
+def _inbuf(kind: S.Arg, value: int, fc: FormatContext) -> str:
+    return format_buffer(fc, value, unsigned(fc.args[kind.length], fc.word))  # type: ignore[attr-defined]
+
+
+# The commonest kinds by exact type: one dict lookup instead of the isinstance chain
+# below, which costs microseconds per argument on the trace's hot path.
+_BY_TYPE: dict[type, Callable[[S.Arg, int, FormatContext], str]] = {
+    S.Fd: _plain, S.Int: _plain, S.Long: _plain, S.Off: _plain, S.Off64: _plain,
+    S.Size: _size, S.UInt: _uint, S.Ptr: _ptr, S.InBuf: _inbuf,
+}
+
+
 def format_arg(kind: S.Arg, value: int, fc: FormatContext) -> str:
+    fast = _BY_TYPE.get(type(kind))
+    if fast is not None:
+        return fast(kind, value, fc)
     if isinstance(kind, S.Fd | S.Int | S.Long | S.Off | S.Off64):
         return str(value)
     if isinstance(kind, S.DirFd):

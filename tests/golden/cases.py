@@ -1,9 +1,9 @@
 """The end-to-end cases: one list shared by the golden recorder and the tests.
 
-Every binary in bins/ appears: each hello as is, and each workload binary once per
-workload. A case runs the same command line under the oracle (natively for amd64 and 386 — an
-x86-64 kernel runs i386 binaries —, qemu-arm for ARM, qemu-aarch64 for arm64) and
-under elftrace.
+Every binary in bins/ appears: each hello as is, each workload binary once per
+workload, and the benchmark's busy binaries once. A case runs the same command line
+under the oracle (natively for amd64 and 386 — an x86-64 kernel runs i386 binaries —,
+qemu-arm for ARM, qemu-aarch64 for arm64) and under elftrace.
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ def all_cases() -> list[Case]:
                 for sub in CONFORM_TRACED:
                     gap = PIDFD_GAP if sub == "signal" and "-1.27-" in path else ""
                     cases.append(Case(f"{row['path']}.{sub}", path, (sub,), known_gap=gap))
+        elif row["program"] == "busy":
+            # The benchmark's thread case, small: 4 MiB of work over 4 busy goroutines.
+            cases.append(Case(f"{row['path']}.busy", path, ("4", "4")))
         else:
             for label, args, env, stdin, trace in WORKLOADS:
                 cases.append(Case(f"{row['path']}.{label}", path, args, env, stdin, trace))

@@ -125,7 +125,8 @@ def test_fields_agree_with_manifest(entry: dict[str, object]) -> None:
     assert info.setting("-trimpath") == "true"
     assert info.main is not None and info.main.version == "(devel)"
     assert info.path == info.main.path == {"hello": "hello", "work": "workload", "stack": "stack",
-                                                "net": "nettest", "conform": "conform"}[
+                                                "net": "nettest", "conform": "conform",
+                                                "busy": "busy"}[
         str(entry["program"])]
     assert info.deps == ()
     keys = [k for k, _ in info.settings]

@@ -1,0 +1,1 @@
+"""elftrace's benchmark against native runs, qemu-user and a bare Unicorn engine."""
