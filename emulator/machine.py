@@ -285,6 +285,8 @@ class Machine:
                 # Linux fails the exec the same way (vm_brk/elf_map: -ENOMEM) when a
                 # segment, typically a huge bss, cannot be backed.
                 reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                if isinstance(exc, SyscallError) and exc.note:
+                    reason = f"{reason}: {exc.note}"
                 raise UnsupportedImage(
                     f"{path}: cannot map the segment at {m.start:#x}+{m.size:#x} "
                     f"({reason})") from None
@@ -324,7 +326,13 @@ class Machine:
         stack_prot = PROT_READ | PROT_WRITE
         if arch.stack_is_executable(gnu_stack.flags if gnu_stack is not None else None):
             stack_prot |= PROT_EXEC
-        vm.map_fixed(stack_low, layout.stack_size, stack_prot, name="[stack]")
+        try:
+            vm.map_fixed(stack_low, layout.stack_size, stack_prot, name="[stack]")
+        except SyscallError as exc:
+            # exec fails the same way when the stack cannot be committed.
+            why = f"{exc.errno.name}: {exc.note}" if exc.note else exc.errno.name
+            raise UnsupportedImage(f"{path}: cannot map the {layout.stack_size >> 20} MiB "
+                                   f"stack ({why})") from None
         auxv = self._auxv(path)
         stack = build_initial_stack(top=layout.stack_top, word_size=arch.word_size,
                                     argv=argv_bytes, envp=envp, auxv=auxv,

@@ -110,6 +110,11 @@ AT_FLAGS: FlagTable = (
     (0x4000, "AT_STATX_DONT_SYNC"), (0x8000, "AT_RECURSIVE"),
 )
 AT_FDCWD = -100
+SPLICE_FLAGS: FlagTable = (
+    (0x1, "SPLICE_F_MOVE"), (0x2, "SPLICE_F_NONBLOCK"), (0x4, "SPLICE_F_MORE"),
+    (0x8, "SPLICE_F_GIFT"),
+)
+SPLICE_F_NONBLOCK = 0x2
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_REMOVEDIR = 0x200
 AT_EMPTY_PATH = 0x1000
@@ -279,6 +284,7 @@ TABLES: dict[str, FlagTable] = {
     "sa_flags": SA_FLAGS,
     "ss_flags": SS_FLAGS,
     "at_flags": AT_FLAGS,
+    "splice_flags": SPLICE_FLAGS,
     "access": ACCESS_MODES,
     "whence": SEEK_WHENCE,
     "fcntl_cmd": FCNTL_CMDS,

@@ -17,6 +17,7 @@ from syscalls import abi as A
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError, from_os_error
 from syscalls.kernel.files import (
+    PIPE_CAPACITY,
     File,
     HostFile,
     MemoryFile,
@@ -939,6 +940,98 @@ def sys_sendfile(ctx: SyscallContext, out_fd: int, in_fd: int, offset_ptr: int,
     return written
 
 
+def sys_splice(ctx: SyscallContext, fd_in: int, off_in: int, fd_out: int, off_out: int,
+               length: int, flags: int) -> int | Block:
+    """splice(2): move up to ``length`` bytes between a pipe and another file (or pipe)
+    without the guest seeing them. Like fs/splice.c, data leaves the source only as far as
+    the destination takes it, so nothing is lost when the destination is full."""
+    src, dst = ctx.fds.get(fd_in), ctx.fds.get(fd_out)
+    if not src.readable or not dst.writable:
+        raise SyscallError(Errno.EBADF)
+    src_pipe, dst_pipe = isinstance(src, PipeEnd), isinstance(dst, PipeEnd)
+    if not (src_pipe or dst_pipe):
+        raise SyscallError(Errno.EINVAL)
+    if (off_in and src_pipe) or (off_out and dst_pipe):
+        raise SyscallError(Errno.ESPIPE)
+    if src_pipe and dst_pipe and src.pipe is dst.pipe:
+        raise SyscallError(Errno.EINVAL)
+    count = min(length & 0xFFFFFFFFFFFFFFFF, MAX_RW)
+    if count == 0:
+        return 0
+    other = dst if src_pipe else src
+    nonblocking = bool(flags & A.SPLICE_F_NONBLOCK) or other.nonblocking
+    waiting_on: list[File] = []
+
+    def move() -> int:
+        waiting_on.clear()
+        if src_pipe:
+            assert isinstance(src, PipeEnd)
+            pipe = src.pipe
+            if not pipe.buffer:
+                if pipe.writers == 0:
+                    return 0
+                waiting_on.append(src)
+                raise WouldBlock
+            data = bytes(pipe.buffer[:count])
+        else:
+            assert isinstance(dst, PipeEnd)
+            if dst.pipe.readers == 0:
+                ctx.kernel.signal_task(ctx.task, _sigpipe(ctx))
+                raise SyscallError(Errno.EPIPE)
+            room = PIPE_CAPACITY - len(dst.pipe.buffer)
+            if room <= 0:
+                waiting_on.append(dst)
+                raise WouldBlock
+            want = min(count, room)
+            try:
+                data = (src.pread(want, ctx.mem.read_u64(off_in)) if off_in
+                        else src.read(want))
+            except WouldBlock:
+                waiting_on.append(src)
+                raise
+            if not data:
+                return 0
+        try:
+            if off_out:
+                written = dst.pwrite(data, ctx.mem.read_u64(off_out))
+            else:
+                written = dst.write(data)
+        except WouldBlock:
+            if not src_pipe:
+                raise SyscallError(Errno.EAGAIN) from None  # unreachable: room was checked
+            waiting_on.append(dst)
+            raise
+        except SyscallError as err:
+            if err.errno == Errno.EPIPE:
+                ctx.kernel.signal_task(ctx.task, _sigpipe(ctx))
+            raise
+        if src_pipe:
+            assert isinstance(src, PipeEnd)
+            was_full = src.pipe.full
+            del src.pipe.buffer[:written]
+            if was_full:
+                src.pipe.notify_writers()
+        if off_in:
+            ctx.mem.write_u64(off_in, ctx.mem.read_u64(off_in) + written)
+        if off_out:
+            ctx.mem.write_u64(off_out, ctx.mem.read_u64(off_out) + written)
+        return written
+
+    def attempt(reason: WakeReason | None = None) -> int | Block:
+        try:
+            return move()
+        except WouldBlock:
+            if nonblocking:
+                raise SyscallError(Errno.EAGAIN) from None
+        blocked = waiting_on[0] if waiting_on else src
+        writing = blocked is dst
+        wait = blocked.host_wait(POLLOUT if writing else POLLIN)
+        return Block(attempt, queues=(blocked.writeq if writing else blocked.readq,),
+                     host_fds=(wait,) if wait is not None else ())
+
+    return attempt()
+
+
 _ = host_errno
 
 STRUCT_STAT = Struct(name="stat")
@@ -1039,6 +1132,8 @@ SPECS = (
     spec("dup", sys_dup, Fd(), classes=(DESC,)),
     spec("dup2", sys_dup2, Fd(), Fd(), classes=(DESC,)),
     spec("dup3", sys_dup3, Fd(), Fd(), Flags(table="open"), classes=(DESC,)),
+    spec("splice", sys_splice, Fd(), Ptr(), Fd(), Ptr(), Size(), Flags(table="splice_flags"),
+         restart=Restart.SYS, classes=(DESC,)),
     spec("sendfile", sys_sendfile, Fd(), Fd(), Ptr(), Size(), classes=(DESC,)),
     spec("sendfile64", sys_sendfile, Fd(), Fd(), Ptr(), Size(), classes=(DESC,)),
 )

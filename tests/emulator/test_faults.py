@@ -168,10 +168,18 @@ def test_default_memory_limit_bounds_unbounded_mmap(tmp_path: Path) -> None:
 
 def test_go_program_under_a_memory_limit_fails_to_allocate() -> None:
     """Go's runtime sees ENOMEM from mmap and reports it; elftrace says which limit."""
-    result = elftrace("run", "--max-memory", "8M", str(ROOT / "bins/hello-1.27-amd64-static"))
+    result = elftrace("run", "--max-memory", "24M", str(ROOT / "bins/hello-1.27-amd64-static"))
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("fatal error: runtime: cannot allocate memory")
-    assert "the memory limit (8 MiB, --max-memory) refused" in result.stderr
+    assert result.stderr.startswith("fatal error: out of memory")
+    assert "the memory limit (24 MiB, --max-memory) refused" in result.stderr
+
+
+def test_memory_limit_too_small_to_start_is_a_clean_refusal() -> None:
+    hello = str(ROOT / "bins/hello-1.27-amd64-static")
+    result = elftrace("run", "--max-memory", "4M", hello)
+    assert result.returncode == 126
+    assert result.stderr.startswith(f"elftrace: {hello}: cannot map")
+    assert "--max-memory 4 MiB reached" in result.stderr
 
 
 def test_thread_bomb_ends_in_eagain(tmp_path: Path) -> None:
