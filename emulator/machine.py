@@ -558,7 +558,10 @@ class Machine:
         self.yield_requested = False
         begin = self.arch.resume_address(cpu)
         # A bounded run slices even a lone spinning thread, or the bound could never act.
-        armed = self._needs_timer() or self.options.max_slices is not None
+        # With other threads alive, a syscall in this slice may make one runnable (a futex
+        # wake): the slice must still end, or a thread that then spins starves it.
+        armed = (self._needs_timer() or self.options.max_slices is not None
+                 or (len(self.process.tasks) > 1 and len(self.process.live_tasks()) > 1))
         if armed:
             self.timer.arm()
         error: UcError | None = None

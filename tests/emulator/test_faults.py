@@ -192,6 +192,24 @@ def test_thread_bomb_ends_in_eagain(tmp_path: Path) -> None:
         in result.stderr
 
 
+# The main thread clones a thread that waits on a futex (no timeout), sleeps 20 ms,
+# wakes it and spins; the woken thread writes "ok\n" and exit_group(0). The spinning
+# thread's slice began with nothing else runnable: it must still end.
+X86_WAKE_THEN_SPIN = ("4883ec1048c70424000000004889e3488db4240000ffffb838000000bf000f050031d2"
+                      "4531d24531c00f054885c0742f68002d31016a004889e731f6b8230000000f05c70301"
+                      "0000004889dfbe81000000ba01000000b8ca0000000f05ebfe4889dfbe800000003"
+                      "1d24531d2b8ca0000000f05b801000000bf01000000488d3510000000ba030000000f"
+                      "05b8e700000031ff0f056f6b0a")
+
+
+def test_a_thread_woken_by_a_spinning_thread_gets_to_run(tmp_path: Path) -> None:
+    path = build(tmp_path, "wake-then-spin", X86_WAKE_THEN_SPIN)
+    real = oracle(path, EM_X86_64)
+    assert real is not None and (real.returncode, real.stdout) == (0, "ok\n")
+    result = elftrace("run", "--timeout", "60", str(path))
+    assert (result.returncode, result.stdout) == (0, "ok\n"), result.stderr
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
 def test_timeout_must_be_positive(value: str) -> None:
     result = elftrace("run", "--timeout", value, "/bin/true")
