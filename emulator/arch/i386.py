@@ -29,6 +29,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC
 
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
+from emulator.arch.fxsave import FXSAVE_SIZE, fxrstor, fxsave
 from emulator.arch.x86_64 import FIX_EFLAGS, TRAP_KINDS, X86_TRAP_PF
 from emulator.cpu import Trap
 from loader.elf import ElfClass, Machine
@@ -57,14 +58,12 @@ GDT_LIMIT = GDT_ENTRIES * 8 - 1
 SIGCONTEXT_GPRS = (X.UC_X86_REG_EDI, X.UC_X86_REG_ESI, X.UC_X86_REG_EBP, X.UC_X86_REG_ESP,
                    X.UC_X86_REG_EBX, X.UC_X86_REG_EDX, X.UC_X86_REG_ECX, X.UC_X86_REG_EAX)
 XMM_REGS = tuple(getattr(X, f"UC_X86_REG_XMM{i}") for i in range(8))
-ST_REGS = tuple(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8))
 
 SIGINFO_SIZE = 128
 UCONTEXT_SIZE = 116  # flags, link, stack_t (12), sigcontext_32 (88), sigmask (8)
 RT_SIGFRAME_SIZE = 16 + SIGINFO_SIZE + UCONTEXT_SIZE + 8
 SIGCONTEXT_SIZE = 88
 FSAVE_HEADER_SIZE = 112  # struct fregs_state before the fxsave image (magic 0: FXSR data)
-FXSAVE_SIZE = 512
 # movl $173, %eax; int $0x80 — what the kernel leaves in retcode (gdb recognises it).
 RETCODE = bytes.fromhex("b8ad000000cd80") + b"\0"
 # CPUID.1:EDX of a baseline CPU with SSE2 (fpu ... sse2): Go's 386 port needs SSE2.
@@ -250,7 +249,7 @@ class I386(Arch):
         frame = ((fp_addr - RT_SIGFRAME_SIZE + 4) & ~15) - 4
         info_addr = frame + 16
         uc_addr = info_addr + SIGINFO_SIZE
-        mem.write(fp_addr, bytes(FSAVE_HEADER_SIZE) + self._fxsave(cpu))
+        mem.write(fp_addr, bytes(FSAVE_HEADER_SIZE) + fxsave(cpu, XMM_REGS))
         cr2 = info.addr if info.addr is not None and info.signo in (11, 7) else 0
         segs = [cpu.reg(r) & 0xFFFF for r in (X.UC_X86_REG_GS, X.UC_X86_REG_FS,
                                                 X.UC_X86_REG_ES, X.UC_X86_REG_DS)]
@@ -294,31 +293,8 @@ class I386(Arch):
             values[X.UC_X86_REG_GS] = gs
         cpu.set_regs(values)
         if fp_addr:
-            self._fxrstor(cpu, mem.read(fp_addr + FSAVE_HEADER_SIZE, FXSAVE_SIZE))
+            fxrstor(cpu, mem.read(fp_addr + FSAVE_HEADER_SIZE, FXSAVE_SIZE), XMM_REGS)
         return int(mask)
-
-    def _fxsave(self, cpu: Cpu) -> bytes:
-        area = bytearray(FXSAVE_SIZE)
-        struct.pack_into("<HH", area, 0, cpu.reg(X.UC_X86_REG_FPCW) & 0xFFFF,
-                         cpu.reg(X.UC_X86_REG_FPSW) & 0xFFFF)
-        struct.pack_into("<II", area, 24, cpu.reg(X.UC_X86_REG_MXCSR), 0xFFFF)
-        for i, reg in enumerate(ST_REGS):
-            mantissa, exponent = cpu.uc.reg_read(reg)
-            struct.pack_into("<QH", area, 32 + 16 * i, mantissa, exponent)
-        for i, reg in enumerate(XMM_REGS):
-            area[160 + 16 * i:176 + 16 * i] = int(cpu.uc.reg_read(reg)).to_bytes(16, "little")
-        return bytes(area)
-
-    def _fxrstor(self, cpu: Cpu, area: bytes) -> None:
-        fcw, fsw = struct.unpack_from("<HH", area, 0)
-        cpu.set_reg(X.UC_X86_REG_FPCW, fcw)
-        cpu.set_reg(X.UC_X86_REG_FPSW, fsw)
-        cpu.set_reg(X.UC_X86_REG_MXCSR, struct.unpack_from("<I", area, 24)[0] & 0xFFFF)
-        for i, reg in enumerate(ST_REGS):
-            mantissa, exponent = struct.unpack_from("<QH", area, 32 + 16 * i)
-            cpu.uc.reg_write(reg, (mantissa, exponent))
-        for i, reg in enumerate(XMM_REGS):
-            cpu.uc.reg_write(reg, int.from_bytes(area[160 + 16 * i:176 + 16 * i], "little"))
 
     def fault_trapno(self, write: bool, fetch: bool) -> tuple[int, int]:
         # Page-fault error code: bit 1 write, bit 2 user mode, bit 4 instruction fetch.

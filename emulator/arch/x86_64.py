@@ -19,6 +19,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_engine
 
 from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
+from emulator.arch.fxsave import FXSAVE_SIZE, fxrstor, fxsave
 from emulator.cpu import Trap
 from loader.elf import ElfClass, Machine
 from loader.sysroot import SysrootDefault
@@ -38,12 +39,10 @@ SIGCONTEXT_GPRS = (X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_
                    X.UC_X86_REG_RDX, X.UC_X86_REG_RAX, X.UC_X86_REG_RCX, X.UC_X86_REG_RSP,
                    X.UC_X86_REG_RIP, X.UC_X86_REG_EFLAGS)
 XMM_REGS = tuple(getattr(X, f"UC_X86_REG_XMM{i}") for i in range(16))
-ST_REGS = tuple(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8))
 
 HOOK_INSN_SYSCALL_CFUNC = ctypes.CFUNCTYPE(None, uc_engine, ctypes.c_void_p)
 UCONTEXT_SIZE = 304  # uc_flags, uc_link, uc_stack (24), uc_mcontext (256), uc_sigmask (8)
 RT_SIGFRAME_SIZE = 8 + UCONTEXT_SIZE + 128
-FXSAVE_SIZE = 512
 REDZONE = 128
 UC_SIGCONTEXT_SS = 0x2
 UC_STRICT_RESTORE_SS = 0x4
@@ -180,7 +179,7 @@ class X86_64(Arch):
         frame = ((fp_addr - RT_SIGFRAME_SIZE) & ~15) - 8
         uc_addr = frame + 8
         info_addr = uc_addr + UCONTEXT_SIZE
-        mem.write(fp_addr, self._fxsave(cpu))
+        mem.write(fp_addr, fxsave(cpu, XMM_REGS))
         trapno = info.trapno
         err = info.error_code
         cr2 = info.addr if info.addr is not None and info.signo in (11, 7) else 0
@@ -214,31 +213,8 @@ class X86_64(Arch):
         values[X.UC_X86_REG_EFLAGS] = (old_flags & ~FIX_EFLAGS) | (gprs[17] & FIX_EFLAGS)
         cpu.set_regs(values)
         if fp_addr:
-            self._fxrstor(cpu, mem.read(fp_addr, FXSAVE_SIZE))
+            fxrstor(cpu, mem.read(fp_addr, FXSAVE_SIZE), XMM_REGS)
         return int(mask)
-
-    def _fxsave(self, cpu: Cpu) -> bytes:
-        area = bytearray(FXSAVE_SIZE)
-        struct.pack_into("<HH", area, 0, cpu.reg(X.UC_X86_REG_FPCW) & 0xFFFF,
-                         cpu.reg(X.UC_X86_REG_FPSW) & 0xFFFF)
-        struct.pack_into("<II", area, 24, cpu.reg(X.UC_X86_REG_MXCSR), 0xFFFF)
-        for i, reg in enumerate(ST_REGS):
-            mantissa, exponent = cpu.uc.reg_read(reg)
-            struct.pack_into("<QH", area, 32 + 16 * i, mantissa, exponent)
-        for i, reg in enumerate(XMM_REGS):
-            area[160 + 16 * i:176 + 16 * i] = int(cpu.uc.reg_read(reg)).to_bytes(16, "little")
-        return bytes(area)
-
-    def _fxrstor(self, cpu: Cpu, area: bytes) -> None:
-        fcw, fsw = struct.unpack_from("<HH", area, 0)
-        cpu.set_reg(X.UC_X86_REG_FPCW, fcw)
-        cpu.set_reg(X.UC_X86_REG_FPSW, fsw)
-        cpu.set_reg(X.UC_X86_REG_MXCSR, struct.unpack_from("<I", area, 24)[0] & 0xFFFF)
-        for i, reg in enumerate(ST_REGS):
-            mantissa, exponent = struct.unpack_from("<QH", area, 32 + 16 * i)
-            cpu.uc.reg_write(reg, (mantissa, exponent))
-        for i, reg in enumerate(XMM_REGS):
-            cpu.uc.reg_write(reg, int.from_bytes(area[160 + 16 * i:176 + 16 * i], "little"))
 
     def fault_trapno(self, write: bool, fetch: bool) -> tuple[int, int]:
         # Page-fault error code: bit 1 write, bit 2 user mode, bit 4 instruction fetch.
