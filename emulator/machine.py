@@ -500,6 +500,7 @@ class Machine:
                 if task is not None and task.state is TaskState.RUNNABLE:
                     sched.runq.append(task)
                 sched.expire_timers()
+                sched.poll_host()
                 task = sched.next()
                 while task is None:
                     sched.idle()

@@ -300,6 +300,7 @@ def sys_listen(ctx: SyscallContext, fd: int, backlog: int) -> int:
 
 def _connect_finished(sock: Socket) -> int | None:
     """None while the connection is under way, else its result (0 or -errno)."""
+    sock.sync_host()
     if not sock.poll() & (EPOLLOUT | EPOLLERR | EPOLLHUP):
         return None
     sock.connecting = False

@@ -118,8 +118,7 @@ def do_epoll_wait(ctx: SyscallContext, epfd: int, events: int, maxevents: int,
         if reason is WakeReason.TIMEOUT or (
                 deadline is not None and deadline <= ctx.kernel.clock.monotonic()):
             return 0
-        host = tuple((fd, POLLIN | POLLOUT) for fd in ep.host_fds())
-        return Block(attempt, queues=(ep.readq,), deadline=deadline, host_fds=host)
+        return Block(attempt, queues=(ep.readq,), deadline=deadline, host_fds=ep.host_waits())
 
     # Make sure the buffer is writable before waiting, as the kernel checks access first.
     ctx.mem.read(events, min(size, maxevents * size))
@@ -175,6 +174,10 @@ def do_poll(ctx: SyscallContext, fds_ptr: int, nfds: int, deadline: float | None
         count = 0
         queues: list[WaitQueue] = []
         host: list[tuple[int, int]] = []
+        for fd, _, _ in entries:
+            entry = ctx.fds.entries.get(fd)
+            if entry is not None:
+                entry.file.sync_host()
         for fd, events, _ in entries:
             revents = 0
             if fd >= 0:

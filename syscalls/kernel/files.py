@@ -118,6 +118,13 @@ class File:
         """A host fd the idle loop can select on while a guest thread waits for this file."""
         return None
 
+    def sync_host(self) -> None:
+        """Take in readiness changes the host has reported but nobody has collected yet.
+
+        Readiness scans over several files (epoll, poll) call this for all of them
+        *before* looking at any: a change taken in halfway through a scan would notify
+        waiters before the scanning thread is one of them, and that wake-up is lost."""
+
     def host_wait(self, events: int) -> tuple[int, int] | None:
         """(host fd, POLLIN/POLLOUT) to select on while a thread waits for ``events`` here."""
         fd = self.host_poll_fd()
@@ -554,6 +561,7 @@ class Epoll(File):
         self.interests: dict[int, Interest] = {}
         self.ino = ino
         self._listener: Callable[[], None] = self._watched_changed
+        self._syncing = False
 
     def add(self, fd: int, file: File, events: int, data: int) -> None:
         if fd in self.interests:
@@ -563,6 +571,14 @@ class Epoll(File):
         self.interests[fd] = Interest(file, events, data)
         file.readq.listeners.append(self._listener)
         file.writeq.listeners.append(self._listener)
+        self._wake_if_ready(file, events)
+
+    def _wake_if_ready(self, file: File, events: int) -> None:
+        # Linux polls a file as it is added or modified and wakes the instance's waiters if
+        # it is ready already: its readiness edge may have come and gone before this call.
+        file.sync_host()
+        if file.poll() & (events | EPOLLERR | EPOLLHUP):
+            self.changed(writable=False)
 
     def modify(self, fd: int, events: int, data: int) -> None:
         interest = self.interests.get(fd)
@@ -571,6 +587,7 @@ class Epoll(File):
         interest.events, interest.data = events, data
         interest.last_in = interest.last_out = -1
         interest.disabled = False
+        self._wake_if_ready(interest.file, events)
 
     def delete(self, fd: int) -> None:
         interest = self.interests.pop(fd, None)
@@ -592,6 +609,7 @@ class Epoll(File):
 
     def collect(self, max_events: int) -> list[tuple[int, int]]:
         """Ready (events, data) pairs, consuming edge-triggered and one-shot readiness."""
+        self.sync_host()
         out: list[tuple[int, int]] = []
         for interest in self.interests.values():
             if len(out) >= max_events:
@@ -617,13 +635,29 @@ class Epoll(File):
     def _watched_changed(self) -> None:
         self.changed(writable=False)
 
-    def host_fds(self) -> list[int]:
-        fds = []
+    def sync_host(self) -> None:
+        if self._syncing:
+            return  # epoll instances watching each other
+        self._syncing = True
+        try:
+            for interest in list(self.interests.values()):
+                interest.file.sync_host()
+        finally:
+            self._syncing = False
+
+    def host_waits(self) -> tuple[tuple[int, int], ...]:
+        """(host fd, POLLIN/POLLOUT) pairs to select on while a thread waits here: only the
+        directions each interest asks for, or a writable host pipe would wake it forever."""
+        waits: set[tuple[int, int]] = set()
         for interest in self.interests.values():
-            fd = interest.file.host_poll_fd()
-            if fd is not None:
-                fds.append(fd)
-        return fds
+            if interest.disabled:
+                continue
+            wanted = ((select.POLLIN if interest.events & INPUT_EVENTS else 0)
+                      | (select.POLLOUT if interest.events & OUTPUT_EVENTS else 0))
+            wait = interest.file.host_wait(wanted) if wanted else None
+            if wait is not None:
+                waits.add(wait)
+        return tuple(sorted(waits))
 
     def poll(self) -> int:
         for interest in self.interests.values():

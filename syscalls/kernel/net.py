@@ -172,8 +172,10 @@ class Socket(File):
         # writable: wait for it to be readable whatever the guest waits for.
         return (self.edges.fd, select.POLLIN)
 
-    def poll(self) -> int:
+    def sync_host(self) -> None:
         self.edges.pump()
+
+    def poll(self) -> int:
         p = select.poll()
         p.register(self.fd, select.POLLIN | select.POLLOUT | select.POLLPRI | select.POLLRDHUP)
         try:

@@ -114,9 +114,7 @@ class Scheduler:
 
     # Idle --------------------------------------------------------------------------------
 
-    def idle(self) -> None:
-        """Sleep until some blocked thread can make progress."""
-        deadline = self.next_deadline()
+    def _host_waits(self) -> tuple[dict[int, list[Block]], dict[int, list[Block]]]:
         readers: dict[int, list[Block]] = {}
         writers: dict[int, list[Block]] = {}
         for block in self.blocked:
@@ -125,6 +123,38 @@ class Scheduler:
                     readers.setdefault(fd, []).append(block)
                 if events & POLLOUT:
                     writers.setdefault(fd, []).append(block)
+        return readers, writers
+
+    def poll_host(self) -> None:
+        """Wake blocked threads whose host files are ready now, without waiting.
+
+        Called between time slices: a thread waiting for a socket must not wait for every
+        other thread to block before the host's news reaches it. Virtual time leaves host
+        readiness to idle(), so the schedule does not depend on host timing."""
+        if self.clock.virtual or not self.blocked:
+            return
+        readers, writers = self._host_waits()
+        if not readers and not writers:
+            return
+        try:
+            r, w, _ = select.select(list(readers), list(writers), [], 0)
+        except (InterruptedError, OSError, ValueError):
+            return
+        self._wake_ready(readers, writers, r, w)
+
+    def _wake_ready(self, readers: dict[int, list[Block]], writers: dict[int, list[Block]],
+                    r: list[int], w: list[int]) -> None:
+        for fd in r:
+            for block in readers.get(fd, []):
+                block.wake(WakeReason.HOST_READY)
+        for fd in w:
+            for block in writers.get(fd, []):
+                block.wake(WakeReason.HOST_READY)
+
+    def idle(self) -> None:
+        """Sleep until some blocked thread can make progress."""
+        deadline = self.next_deadline()
+        readers, writers = self._host_waits()
         waits_for_signal = any(block.data == "signal" for block in self.blocked)
         if (deadline is None and not readers and not writers and not waits_for_signal
                 and not self.external_wakeup()):
@@ -137,12 +167,7 @@ class Scheduler:
         if self.clock.virtual and not r and not w and timeout is not None and timeout > 0:
             # Virtual time: nothing from the host, so the earliest deadline comes at once.
             self.clock.advance(timeout)
-        for fd in r:
-            for block in readers.get(fd, []):
-                block.wake(WakeReason.HOST_READY)
-        for fd in w:
-            for block in writers.get(fd, []):
-                block.wake(WakeReason.HOST_READY)
+        self._wake_ready(readers, writers, r, w)
         self.expire_timers()
 
     def _select(self, readers: list[int], writers: list[int], timeout: float | None,

@@ -81,15 +81,9 @@ ARM5_SUBSET = frozenset({
 # Cases that cannot pass yet, and why. They still run: an expected failure that
 # starts passing is reported (XPASS), so the entry can be removed.
 EXPECTED_FAILURES = {
-    "tcp": "intermittent (about 1 run in 6): a connection's readiness is sometimes never "
-           "reported to the guest's epoll and the program waits forever (issue 4, open)",
     "exec": "execve of another binary is not supported (one process only): Go's os/exec "
             "fails with 'function not implemented' (ENOSYS from clone(CLONE_VFORK))",
 }
-
-
-INTERMITTENT = {"tcp": 60.0}
-"""Cases that can hang, and elftrace's --timeout for them (a hang then costs a minute)."""
 
 
 def conform_binaries() -> list[str]:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-from tests.conformance.cases import BASE_ENV, BINS, INTERMITTENT, ROOT, ConformCase, arch_of
+from tests.conformance.cases import BASE_ENV, BINS, ROOT, ConformCase, arch_of
 from tests.golden.compare import normalize_stderr
 
 TIMEOUT = 300.0  # generous: the machine may be shared and slow; only guards against hangs
@@ -76,9 +76,7 @@ _OWN_KILL_LINE = re.compile(r"^elftrace: .* killed by SIG\w+ .*\n?", re.MULTILIN
 
 
 def run_elftrace(binary: str, case: ConformCase) -> Result:
-    limit = INTERMITTENT.get(case.args[0]) if case.args else None
-    bound = ["--timeout", f"{limit:g}"] if limit is not None else []
-    cmd = [sys.executable, "-m", "emulator", "run", *bound, f"bins/{binary}", *case.args]
+    cmd = [sys.executable, "-m", "emulator", "run", f"bins/{binary}", *case.args]
     proc = subprocess.run(cmd, input=case.stdin, capture_output=True, cwd=ROOT,
                           env={**BASE_ENV, **case.env, "PYTHONPATH": str(ROOT)},
                           timeout=TIMEOUT, check=False)

@@ -26,8 +26,7 @@ from tests.conformance.runner import Result, oracle_available, problems, run_elf
 BINARIES = conform_binaries()
 PARAMS = [
     pytest.param(binary, case, id=f"{binary.removesuffix('-static-stripped')}.{case.name}",
-                 marks=[pytest.mark.xfail(reason=EXPECTED_FAILURES[case.args[0]],
-                                          strict=case.args[0] == "exec")]
+                 marks=[pytest.mark.xfail(reason=EXPECTED_FAILURES[case.args[0]], strict=True)]
                  if case.args[0] in EXPECTED_FAILURES else [])
     for binary in BINARIES for case in cases_for(binary)
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from syscalls import net
+from syscalls import net, poll
 from syscalls.abi import ARM, X86_64, LinuxAbi
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
@@ -174,3 +174,62 @@ def test_deterministic_ports_are_numbered_in_order() -> None:
     while isinstance(outcome, Block):
         outcome = outcome.retry(WakeReason.NOTIFIED)
     assert outcome == 0
+
+
+# Readiness must never be lost between the host's epoll (which reports each socket's
+# changes once) and a guest thread about to wait: both cases below hung Go's TCP
+# client now and then (issue 4).
+
+EPOLL_CTL_ADD, EPOLLIN_ET = 1, 0x1 | 0x80000000
+
+
+def _epoll_with(ctx: SyscallContext, *fds: int) -> int:
+    ep = poll.sys_epoll_create1(ctx, 0)
+    for fd in fds:
+        ctx.mem.write(0x3000, struct.pack("<IQ", EPOLLIN_ET, fd))
+        assert poll.sys_epoll_ctl(ctx, ep, EPOLL_CTL_ADD, fd, 0x3000) == 0
+    return ep
+
+
+def test_epoll_add_of_a_socket_already_ready_wakes_the_waiter() -> None:
+    ctx = make_ctx()
+    a, b = pair(ctx)
+    ep = _epoll_with(ctx)
+    waiting = poll.do_epoll_wait(ctx, ep, 0x4000, 8, None)
+    assert isinstance(waiting, Block)
+    sched = ctx.kernel.scheduler
+    sched.block(ctx.task, waiting)
+    # The data's edge is taken in by the send itself, before anyone watches b.
+    ctx.mem.write(0x2000, b"x")
+    assert net.sys_sendto(ctx, a, 0x2000, 1, 0, 0, 0) == 1
+    ctx.mem.write(0x3000, struct.pack("<IQ", EPOLLIN_ET, b))
+    assert poll.sys_epoll_ctl(ctx, ep, EPOLL_CTL_ADD, b, 0x3000) == 0
+    assert ctx.task in sched.runq  # Linux wakes waiters when an added file is ready
+    assert waiting.retry(WakeReason.NOTIFIED) == 1
+    assert struct.unpack("<IQ", ctx.mem.read(0x4000, 12)) == (1, b)
+
+
+def test_an_edge_arriving_during_an_epoll_scan_still_wakes_the_waiter() -> None:
+    ctx = make_ctx()
+    a1, b1 = pair(ctx)
+    a2, b2 = pair(ctx)
+    ep = _epoll_with(ctx, b1, b2)
+    sender, second = ctx.fds.get(a1), ctx.fds.get(b2)
+    scanned_second = second.poll
+
+    def data_for_b1_arrives_then_poll() -> int:
+        # The host delivers to b1 after the scan looked at it: its news must survive
+        # until the thread is waiting (here: to the next look between time slices).
+        os.write(sender.fd, b"late")  # type: ignore[attr-defined]
+        return scanned_second()
+
+    second.poll = data_for_b1_arrives_then_poll  # type: ignore[method-assign]
+    waiting = poll.do_epoll_wait(ctx, ep, 0x4000, 8, None)
+    second.poll = scanned_second  # type: ignore[method-assign]
+    assert isinstance(waiting, Block)
+    sched = ctx.kernel.scheduler
+    sched.block(ctx.task, waiting)
+    sched.poll_host()
+    assert ctx.task in sched.runq
+    assert waiting.retry(WakeReason.HOST_READY) == 1
+    assert struct.unpack("<IQ", ctx.mem.read(0x4000, 12)) == (1, b1)
