@@ -791,6 +791,15 @@ def pr_sigreturn(fc: FormatContext) -> list[str]:
     return [f"{{mask={format_sigset(mask)}}}"]
 
 
+def pr_socketcall(fc: FormatContext) -> list[str]:
+    """Only what socketcall refused is printed as socketcall (strace's notation): the calls
+    it carries print as themselves."""
+    from syscalls.socketcall import CALL_NAMES
+
+    call, args = fc.args
+    return [CALL_NAMES.get(call, str(call)), hex_addr(unsigned(args, fc.word))]
+
+
 PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
     "futex": pr_futex,
     "futex64": pr_futex64,
@@ -808,6 +817,7 @@ PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
     "llseek": pr_llseek,
     "poll": pr_poll,
     "sigreturn": pr_sigreturn,
+    "socketcall": pr_socketcall,
 }
 
 
