@@ -154,7 +154,7 @@ def quote(data: bytes, *, truncated: bool = False) -> str:
 
 
 def format_buffer(fc: FormatContext, addr: int, length: int) -> str:
-    if length < 0:
+    if length < 0 or addr == 0:
         return hex_addr(addr)
     shown = min(length, fc.strsize)
     data = fc.mem.try_read(addr, shown)
