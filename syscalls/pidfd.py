@@ -14,6 +14,7 @@ from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
 from syscalls.kernel.pidfd import PIDFD_NONBLOCK, PIDFD_THREAD, PidFd
 from syscalls.kernel.signals import NSIG, SI_TKILL, SI_USER, SigInfo
+from syscalls.kernel.task import TaskState
 from syscalls.spec import (
     DESC,
     PROCESS,
@@ -108,6 +109,9 @@ def sys_pidfd_getfd(ctx: SyscallContext, pidfd: int, targetfd: int, flags: int) 
     target = pidfd_file(ctx, pidfd).task()
     if target is None:
         raise SyscallError(Errno.ESRCH)
+    if target.state is TaskState.EXITED:
+        # A zombie leader has dropped its files (exit_files): nothing to fetch.
+        raise SyscallError(Errno.EBADF)
     # Every thread of the guest shares one fd table: the target's file is the caller's.
     return ctx.fds.install(ctx.fds.get(targetfd), cloexec=True)
 

@@ -267,6 +267,14 @@ def test_pidfd_getfd_errors() -> None:
     assert errno_of(pidfd.sys_pidfd_getfd, ctx, 1, 1, 0) is Errno.EBADF
     ctx.fds.limit = 4
     assert errno_of(pidfd.sys_pidfd_getfd, ctx, fd, 1, 0) is Errno.EMFILE
+    ctx.fds.limit = 64
+    thread = add_thread(ctx)
+    tfd = pidfd.sys_pidfd_open(ctx, thread.tid, O_EXCL)
+    ctx.kernel.exit_thread(thread, 0)
+    assert errno_of(pidfd.sys_pidfd_getfd, ctx, tfd, 1, 0) is Errno.ESRCH
+    add_thread(ctx)
+    ctx.kernel.exit_thread(ctx.task, 0)  # the leader: a zombie while another thread lives
+    assert errno_of(pidfd.sys_pidfd_getfd, ctx, fd, 1, 0) is Errno.EBADF
 
 
 # waitid ----------------------------------------------------------------------------------
