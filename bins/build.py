@@ -187,6 +187,8 @@ def matrix() -> list[Target]:
     for go in ("1.19", "1.27"):
         for arch in ("amd64", "arm7"):
             targets.append(Target("net", go, arch, "static", True))
+    # Go's 386 port reaches every socket call through socketcall(2).
+    targets.append(Target("net", "1.27", "386", "static", True))
     targets.append(Target("hello", "1.27", "arm7", "pie", True))
     for arch in ("amd64", "arm7"):
         targets.append(Target("cgonet", "1.27", arch, "cgo", True))

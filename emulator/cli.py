@@ -376,7 +376,7 @@ def _attach_paths(machine: object, bus: object) -> object:
     assert isinstance(machine, Machine)
     paths = SyscallPaths(machine)
     paths.attach(bus)  # type: ignore[arg-type]
-    machine.dispatcher.trace(machine.table.names, None)
+    machine.dispatcher.trace(machine.table.traceable, None)
     return paths
 
 

@@ -52,8 +52,14 @@ class Dispatcher:
         number = regs[0]
         bound = self.bound.get(number)
         if bound is None:
-            self._unsupported(task.tid, number, regs)
-            return
+            mux = self.table.multiplexers.get(number)
+            if mux is not None:
+                # A call carried by another (i386's socketcall) runs as its own.
+                number, regs = mux.route(machine.ctx.mem, regs)  # type: ignore[assignment]
+                bound = mux.own if number == mux.own.number else self.table.carried.get(number)
+            if bound is None:
+                self._unsupported(task.tid, number, regs)
+                return
         spec = bound.spec
         args = bound.decode(regs[1:])
         traced = number in self.traced and (self.traced_tids is None
@@ -90,7 +96,9 @@ class Dispatcher:
     def _unsupported(self, tid: int, number: int, regs: list[int]) -> None:
         self.cpu.set_return(ENOSYS)
         if self.bus.wants(UnsupportedSyscall):
-            self.bus.publish(UnsupportedSyscall(tid, number, self.table.names.get(number),
+            table = self.table
+            name = table.names.get(number) or table.carried_names.get(number)
+            self.bus.publish(UnsupportedSyscall(tid, number, name,
                                                 tuple(regs[1:]), self.now()))
 
     def finish(self, task_tid: int, pending: PendingSyscall, result: int, *,

@@ -186,6 +186,10 @@ STATX_MASK: FlagTable = (
 )
 STATX_BASIC_STATS = 0x7FF
 
+WAIT_IDTYPES: FlagTable = ((0, "P_ALL"), (1, "P_PID"), (2, "P_PGID"), (3, "P_PIDFD"))
+# strace 6.1 names only PIDFD_NONBLOCK (PIDFD_THREAD, O_EXCL, came with Linux 6.9) and no
+# pidfd_send_signal flags.
+PIDFD_OPEN_FLAGS: FlagTable = ((0o4000, "PIDFD_NONBLOCK"),)
 WAIT_OPTIONS: FlagTable = ((1, "WNOHANG"), (2, "WUNTRACED"), (4, "WEXITED"), (8, "WCONTINUED"),
                            (0x01000000, "WNOWAIT"), (0x40000000, "__WNOTHREAD"),
                            (0x80000000, "__WCLONE"), (0x20000000, "__WALL"))
@@ -303,6 +307,9 @@ TABLES: dict[str, FlagTable] = {
     "family": ADDRESS_FAMILIES,
     "statx_mask": STATX_MASK,
     "wait_options": WAIT_OPTIONS,
+    "idtype": WAIT_IDTYPES,
+    "pidfd_open": PIDFD_OPEN_FLAGS,
+    "no_flags": (),
     "accmode": ACCESS_MODE_NAMES,
     "timer_flags": ((1, "TIMER_ABSTIME"),),
 }

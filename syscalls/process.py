@@ -13,11 +13,13 @@ import struct
 
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.pidfd import PidFd
 from syscalls.outcome import NO_RETURN, NoReturn
 from syscalls.spec import (
     CREDS,
     PROCESS,
     Enum_,
+    Flags,
     Hex,
     Int,
     OutBuf,
@@ -335,6 +337,51 @@ def sys_wait4(ctx: SyscallContext, pid: int, status: int, options: int, rusage: 
     raise SyscallError(Errno.ECHILD)
 
 
+P_ALL = 0
+P_PID = 1
+P_PGID = 2
+P_PIDFD = 3
+WNOHANG = 1
+WSTOPPED = 2
+WEXITED = 4
+WCONTINUED = 8
+WNOWAIT = 0x01000000
+WAITID_OPTIONS = (WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT
+                  | 0x40000000 | 0x80000000 | 0x20000000)  # __WNOTHREAD, __WCLONE, __WALL
+
+
+def sys_waitid(ctx: SyscallContext, idtype: int, upid: int, infop: int, options: int,
+               rusage: int) -> int:
+    """kernel/exit.c's waitid: the guest has no children, so every valid wait is ECHILD
+    (a process is not its own child: Go's pidfd probe expects exactly that).
+
+    Like Linux, the call stores a zeroed result in ``infop`` whatever the outcome (si_signo,
+    si_errno, si_code, si_pid, si_uid, si_status), and an unwritable ``infop`` is EFAULT."""
+    options &= 0xFFFFFFFF
+    error = Errno.ECHILD
+    if options & ~WAITID_OPTIONS or not options & (WEXITED | WSTOPPED | WCONTINUED):
+        error = Errno.EINVAL
+    elif idtype == P_PID:
+        error = Errno.EINVAL if upid <= 0 else Errno.ECHILD
+    elif idtype == P_PGID:
+        error = Errno.EINVAL if upid < 0 else Errno.ECHILD
+    elif idtype == P_PIDFD:
+        if upid < 0:
+            error = Errno.EINVAL
+        else:
+            entry = ctx.fds.entries.get(upid)
+            if entry is None or not isinstance(entry.file, PidFd):
+                error = Errno.EBADF
+    elif idtype != P_ALL:
+        error = Errno.EINVAL
+    if infop:
+        zero = bytes(4)
+        union = 16 if ctx.abi.word_size == 8 else 12
+        ctx.mem.write(infop, zero * 3)
+        ctx.mem.write(infop + union, zero * 3)
+    raise SyscallError(error)
+
+
 def sys_execve(ctx: SyscallContext, path: int, argv: int, envp: int) -> int:
     raise SyscallError(Errno.ENOSYS, "execve of another program is not supported")
 
@@ -400,6 +447,10 @@ SPECS = (
     spec("sysinfo", sys_sysinfo, out(Struct(name="sysinfo"))),
     spec("wait4", sys_wait4, Int(), Ptr(), Hex(), Ptr(), classes=(PROCESS,),
          support=Support.PARTIAL, note="no child processes exist: always ECHILD"),
+    spec("waitid", sys_waitid, Enum_(table="idtype"), Int(), out(Struct(name="siginfo")),
+         Flags(table="wait_options"), out(Struct(name="rusage")), classes=(PROCESS,),
+         support=Support.PARTIAL,
+         note="no child processes exist: ECHILD after Linux's checks (P_PIDFD included)"),
     spec("execve", sys_execve, Ptr(), Ptr(), Ptr(), classes=(PROCESS,),
          support=Support.NONE, note="running another program is not supported (ENOSYS)"),
     spec("personality", sys_personality, Hex()),

@@ -237,8 +237,12 @@ SIGINFO_SIZE = 128
 
 
 def pack_siginfo(word_size: int, signo: int, code: int, errno: int = 0, *, pid: int = 0,
-                 uid: int = 0, addr: int | None = None, status: int = 0) -> bytes:
-    """siginfo_t: signo, errno, code, then the union at the word-aligned offset."""
+                 uid: int = 0, addr: int | None = None, status: int = 0,
+                 value: int = 0) -> bytes:
+    """siginfo_t: signo, errno, code, then the union at the word-aligned offset.
+
+    ``status`` (SIGCHLD's si_status) and ``value`` (the _rt member's sigval_t) share the
+    slot after pid and uid."""
     head = struct.pack("<iii", signo, errno, code)
     union_off = 16 if word_size == 8 else 12
     body = head + bytes(union_off - len(head))
@@ -248,4 +252,16 @@ def pack_siginfo(word_size: int, signo: int, code: int, errno: int = 0, *, pid: 
         body += struct.pack("<II", pid, uid)
         if status:
             body += struct.pack("<i", status)
+        elif value:
+            body += (value & ((1 << (8 * word_size)) - 1)).to_bytes(word_size, "little")
     return body + bytes(SIGINFO_SIZE - len(body))
+
+
+def unpack_siginfo(data: bytes, word_size: int) -> tuple[int, int, int, int, int, int]:
+    """(signo, errno, code, pid, uid, value) of a siginfo_t read as the _rt member
+    (what a sender fills for pidfd_send_signal and rt_sigqueueinfo)."""
+    signo, errno, code = struct.unpack_from("<iii", data, 0)
+    union_off = 16 if word_size == 8 else 12
+    pid, uid = struct.unpack_from("<iI", data, union_off)
+    value = int.from_bytes(data[union_off + 8:union_off + 8 + word_size], "little")
+    return signo, errno, code, pid, uid, value

@@ -25,7 +25,8 @@ def render() -> str:
     labels = {"x86_64": "x86-64", "arm": "ARM", "aarch64": "AArch64", "i386": "i386"}
     arches = {name: table_for(name) for name in labels}
     # A name's number on an arch, when that number reaches this spec's handler there.
-    numbers = {a: {t.names[num]: num for num in t.bound} for a, t in arches.items()}
+    numbers = {a: {t.names[num]: num for num in (*t.bound, *t.multiplexers)}
+               for a, t in arches.items()}
     header = " | ".join(labels.values())
     rows = [f"| syscall | {header} | support | notes |", "|---" * (len(labels) + 3) + "|"]
     for name, spec in sorted(all_specs().items()):
@@ -37,7 +38,8 @@ def render() -> str:
         support = {Support.FULL: "full", Support.PARTIAL: "partial",
                    Support.NONE: "ENOSYS"}[spec.support]
         rows.append(f"| `{name}` | {' | '.join(cells)} | {support} | {spec.note} |")
-    counts = [f"{len(t.bound)} of {len(t.names)} {labels[a]}" for a, t in arches.items()]
+    counts = [f"{len(t.bound) + len(t.multiplexers)} of {len(t.names)} {labels[a]}"
+              for a, t in arches.items()]
     summary = (f"{', '.join(counts[:-1])} and {counts[-1]} syscalls have handlers; every "
                "other number returns ENOSYS and is reported in the trace.")
     return "\n".join([BEGIN, "", summary, "", *rows, "", END])

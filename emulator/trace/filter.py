@@ -19,8 +19,8 @@ class FilterError(ValueError):
 
 
 def _classes_of(table: SyscallTable, number: int) -> frozenset[str]:
-    bound = table.bound.get(number)
-    return bound.spec.classes if bound is not None else frozenset()
+    spec = table.spec_of(number)
+    return spec.classes if spec is not None else frozenset()
 
 
 def compile_trace(expressions: list[str], table: SyscallTable) -> set[int]:
@@ -38,14 +38,15 @@ def compile_trace(expressions: list[str], table: SyscallTable) -> set[int]:
         for item in filter(None, value.split(",")):
             chosen |= _select(item, table)
         if negate:
-            chosen = set(table.names) - chosen
+            chosen = set(table.traceable) - chosen
         selected = chosen if selected is None else selected | chosen
-    return set(table.names) if selected is None else selected
+    return set(table.traceable) if selected is None else selected
 
 
 def _select(item: str, table: SyscallTable) -> set[int]:
+    names = table.traceable
     if item == "all":
-        return set(table.names)
+        return set(names)
     if item == "none":
         return set()
     if item.startswith("%"):
@@ -53,14 +54,14 @@ def _select(item: str, table: SyscallTable) -> set[int]:
         if cls not in CLASSES:
             raise FilterError(f"invalid syscall class {item!r} "
                               f"(known: {', '.join('%' + c for c in CLASSES)})")
-        return {n for n in table.names if cls in _classes_of(table, n)}
+        return {n for n in names if cls in _classes_of(table, n)}
     if item.startswith("/"):
         try:
             pattern = re.compile(item[1:])
         except re.error as exc:
             raise FilterError(f"invalid regular expression {item!r}: {exc}") from None
-        return {n for n, name in table.names.items() if pattern.search(name)}
-    numbers = {n for n, name in table.names.items() if name == item}
+        return {n for n, name in names.items() if pattern.search(name)}
+    numbers = {n for n, name in names.items() if name == item}
     if not numbers:
         raise FilterError(f"invalid system call {item!r} for {table.abi.name}")
     return numbers

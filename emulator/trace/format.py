@@ -154,7 +154,7 @@ def quote(data: bytes, *, truncated: bool = False) -> str:
 
 
 def format_buffer(fc: FormatContext, addr: int, length: int) -> str:
-    if length < 0:
+    if length < 0 or addr == 0:
         return hex_addr(addr)
     shown = min(length, fc.strsize)
     data = fc.mem.try_read(addr, shown)
@@ -438,6 +438,16 @@ def p_rusage(fc: FormatContext, addr: int) -> str:
             f"ru_stime={{tv_sec={ss}, tv_usec={su}}}, ...}}")
 
 
+def p_siginfo(fc: FormatContext, addr: int) -> str:
+    from syscalls.structs import SIGINFO_SIZE, unpack_siginfo
+
+    data = _read(fc, addr, SIGINFO_SIZE)
+    if data is None:
+        return hex_addr(addr)
+    signo, errno, code, pid, uid, value = unpack_siginfo(data, fc.word)
+    return format_siginfo(SigInfo(signo, code, errno, pid=pid, uid=uid, value=value))
+
+
 def p_sysinfo(fc: FormatContext, addr: int) -> str:
     data = _read(fc, addr, fc.word)
     if data is None:
@@ -469,6 +479,7 @@ STRUCTS: dict[str, StructPrinter] = {
     "pollfds": p_pollfds,
     "rusage": p_rusage,
     "sysinfo": p_sysinfo,
+    "siginfo": p_siginfo,
 }
 
 
@@ -489,6 +500,11 @@ def capture_entry(spec: S.SyscallSpec, fc: FormatContext) -> dict[int, bytes] | 
 
 
 # Arguments by kind ---------------------------------------------------------------------
+
+UNKNOWN_NAMES: dict[str, str] = {"idtype": "P_???", "pidfd_open": "PIDFD_???",
+                                 "wait_options": "W???"}
+"""Tables whose values strace prints with a comment when it knows none of their bits
+(``0x1 /* PIDFD_??? */``): its xlat default string."""
 
 def _plain(kind: S.Arg, value: int, fc: FormatContext) -> str:
     return str(value)
@@ -552,10 +568,18 @@ def format_arg(kind: S.Arg, value: int, fc: FormatContext) -> str:
     if isinstance(kind, S.Flags):
         if kind.table == "open":
             return format_open_flags(value, fc.abi)
-        return format_flags(unsigned(value, fc.word) & 0xFFFFFFFF if value >= 0 else value,
-                            fc.abi.table(kind.table))
+        flags = unsigned(value, fc.word) & 0xFFFFFFFF if value >= 0 else value
+        text = format_flags(flags, fc.abi.table(kind.table))
+        unknown = UNKNOWN_NAMES.get(kind.table)
+        if unknown and flags and text == f"{flags:#x}":
+            text += f" /* {unknown} */"
+        return text
     if isinstance(kind, S.Enum_):
-        return format_enum(value, fc.abi.table(kind.table))
+        table = fc.abi.table(kind.table)
+        unknown = UNKNOWN_NAMES.get(kind.table)
+        if unknown and all(v != value for v, _ in table):
+            return f"{value & 0xFFFFFFFF:#x} /* {unknown} */"
+        return format_enum(value, table)
     if isinstance(kind, S.SigSet):
         if value == 0:
             return "NULL"
@@ -767,6 +791,15 @@ def pr_sigreturn(fc: FormatContext) -> list[str]:
     return [f"{{mask={format_sigset(mask)}}}"]
 
 
+def pr_socketcall(fc: FormatContext) -> list[str]:
+    """Only what socketcall refused is printed as socketcall (strace's notation): the calls
+    it carries print as themselves."""
+    from syscalls.socketcall import CALL_NAMES
+
+    call, args = fc.args
+    return [CALL_NAMES.get(call, str(call)), hex_addr(unsigned(args, fc.word))]
+
+
 PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
     "futex": pr_futex,
     "futex64": pr_futex64,
@@ -784,6 +817,7 @@ PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
     "llseek": pr_llseek,
     "poll": pr_poll,
     "sigreturn": pr_sigreturn,
+    "socketcall": pr_socketcall,
 }
 
 
@@ -840,7 +874,9 @@ def format_result(spec: S.SyscallSpec, fc: FormatContext, result: int | None) ->
 
 # Signals -------------------------------------------------------------------------------
 
-SI_CODES = {0: "SI_USER", 0x80: "SI_KERNEL", -1: "SI_QUEUE", -2: "SI_TIMER", -6: "SI_TKILL"}
+SI_CODES = {0: "SI_USER", 0x80: "SI_KERNEL", -1: "SI_QUEUE", -2: "SI_TIMER", -3: "SI_MESGQ",
+            -4: "SI_ASYNCIO", -5: "SI_SIGIO", -6: "SI_TKILL", -7: "SI_DETHREAD",
+            -60: "SI_ASYNCNL"}
 FAULT_CODES = {
     11: {1: "SEGV_MAPERR", 2: "SEGV_ACCERR"},
     7: {1: "BUS_ADRALN", 2: "BUS_ADRERR", 3: "BUS_OBJERR"},
@@ -858,8 +894,13 @@ def format_siginfo(info: SigInfo) -> str:
     fields = [f"si_signo={name}", f"si_code={code_text}"]
     if info.addr is not None and info.code > 0 and info.code != 0x80:
         fields.append(f"si_addr={hex_addr(info.addr)}")
-    elif info.code in (0, -6, -1):
+    elif info.code <= 0 and info.code != -2:
+        # strace's print_si_info for senders' codes: who sent it, and the sigval if any.
         fields += [f"si_pid={info.pid}", f"si_uid={info.uid}"]
+        if info.code not in (0, -6) and info.value:
+            low = info.value & 0xFFFFFFFF
+            fields += [f"si_int={low - (1 << 32) if low & 0x80000000 else low}",
+                       f"si_ptr={info.value:#x}"]
     elif info.code == 0x80 and info.signo in (11, 7):
         fields.append("si_addr=NULL")
     return "{" + ", ".join(fields) + "}"

@@ -208,6 +208,8 @@ class Kernel:
         self.scheduler.remove(task)
         task.state = TaskState.EXITED
         task.blocked = None
+        if task.exit_queue.listeners:
+            task.exit_queue.notify_all()
 
     def default_is_fatal(self, signo: int) -> tuple[bool, bool]:
         """(kills the process, dumps core) for a signal taking its default action."""

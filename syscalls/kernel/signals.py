@@ -139,6 +139,8 @@ class SigInfo:
     error_code: int = 0
     status: int = 0
     """For SIGCHLD."""
+    value: int = 0
+    """si_value (sigval_t) of a siginfo the sender supplied (SI_QUEUE and the like)."""
 
 
 @dataclass(slots=True)

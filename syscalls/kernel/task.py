@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from syscalls.kernel.rootfs import HostRoot
 from syscalls.kernel.signals import NSIG, AltStack, PendingSignals, SigAction, bit
+from syscalls.kernel.wait import WaitQueue
 
 if TYPE_CHECKING:
     from syscalls.kernel.files import FdTable
@@ -62,6 +63,8 @@ class Task:
     exit_code: int = 0
     saved_sigmask: int | None = None
     """A mask to restore after the next signal delivery (ppoll, pselect, sigsuspend)."""
+    exit_queue: WaitQueue = field(default_factory=WaitQueue)
+    """Notified when the thread exits (pidfds naming it become readable)."""
 
     def deliverable(self) -> int:
         """Bits of signals pending on this thread or its process and not blocked here."""

@@ -70,11 +70,6 @@ WORKLOADS: tuple[tuple[str, tuple[str, ...], dict[str, str], bytes, bool], ...] 
 # Conformance subcommands whose syscalls are compared too (all of them run, output only,
 # in tests/conformance/): deterministic file, pipe and signal activity.
 CONFORM_TRACED = ("tempdir", "symlink", "seek", "pipe", "signal")
-# Go >= 1.23's os.FindProcess probes pidfd support (pidfd_open, waitid(P_PIDFD),
-# pidfd_send_signal); elftrace has no pidfds yet, so Go falls back to kill(2) and the
-# set of calls differs, though the program's output does not.
-PIDFD_GAP = ("pidfd_open is ENOSYS under elftrace: Go falls back to kill(2), so "
-             "pidfd_send_signal and waitid are missing from the call set")
 CONFORM_TRACED_BINS = ("conform-1.27-amd64-static-stripped", "conform-1.19-amd64-static-stripped",
                        "conform-1.27-arm7-static-stripped")
 
@@ -94,8 +89,7 @@ def all_cases() -> list[Case]:
         elif row["program"] == "conform":
             if row["path"] in CONFORM_TRACED_BINS:
                 for sub in CONFORM_TRACED:
-                    gap = PIDFD_GAP if sub == "signal" and "-1.27-" in path else ""
-                    cases.append(Case(f"{row['path']}.{sub}", path, (sub,), known_gap=gap))
+                    cases.append(Case(f"{row['path']}.{sub}", path, (sub,)))
         elif row["program"] == "busy":
             # The benchmark's thread case, small: 4 MiB of work over 4 busy goroutines.
             cases.append(Case(f"{row['path']}.busy", path, ("4", "4")))
