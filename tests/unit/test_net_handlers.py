@@ -212,7 +212,7 @@ def test_epoll_add_of_a_socket_already_ready_wakes_the_waiter() -> None:
 def test_an_edge_arriving_during_an_epoll_scan_still_wakes_the_waiter() -> None:
     ctx = make_ctx()
     a1, b1 = pair(ctx)
-    a2, b2 = pair(ctx)
+    _a2, b2 = pair(ctx)
     ep = _epoll_with(ctx, b1, b2)
     sender, second = ctx.fds.get(a1), ctx.fds.get(b2)
     scanned_second = second.poll
