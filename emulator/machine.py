@@ -620,7 +620,7 @@ class Machine:
             self.dispatcher.finish(task.tid, pending, -int(Errno.EINTR))
             return
         signo = self._next_signal(task)
-        action = self.process.action(signo) if signo else SigAction()
+        action = task.process.action(signo) if signo else SigAction()
         handler_runs = not action.is_default and not action.is_ignore
         self.dispatcher.finish(task.tid, pending, -int(code), restarted=True)
         if not handler_runs or (code == Errno.ERESTARTSYS and action.flags & SA_RESTART):
@@ -640,7 +640,7 @@ class Machine:
     # Signals -----------------------------------------------------------------------------
 
     def _deliver_signals(self, task: Task) -> None:
-        process = self.process
+        process = task.process
         while not self._finished():
             info = task.pending.take(task.sigmask) or process.pending.take(task.sigmask)
             if info is None:
@@ -673,7 +673,7 @@ class Machine:
     def _kill(self, task: Task, info: SigInfo, core: bool) -> None:
         if self.bus.wants(GuestKilled):
             self.bus.publish(GuestKilled(task.tid, info, self.cpu.pc, core, self.clock.wall()))
-        self.kernel.kill_group(info.signo, core=core)
+        self.kernel.kill_group(info.signo, core=core, process=task.process)
 
     def finish_sigreturn(self, task: Task) -> None:
         """rt_sigreturn, after emulation stopped: registers and mask come from the frame."""

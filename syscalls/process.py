@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import resource
 import struct
+from collections.abc import Callable
 
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
 from syscalls.kernel.pidfd import PidFd
+from syscalls.kernel.task import Process
+from syscalls.kernel.wait import Block, WakeReason
 from syscalls.outcome import NO_RETURN, NoReturn
 from syscalls.spec import (
     CREDS,
@@ -24,6 +27,7 @@ from syscalls.spec import (
     Int,
     OutBuf,
     Ptr,
+    Restart,
     Ret,
     Size,
     Struct,
@@ -52,7 +56,7 @@ def sys_exit(ctx: SyscallContext, code: int) -> NoReturn:
 
 
 def sys_exit_group(ctx: SyscallContext, code: int) -> NoReturn:
-    ctx.kernel.exit_group(code & 0xFF)
+    ctx.kernel.exit_group(code & 0xFF, ctx.process)
     return NO_RETURN
 
 
@@ -333,10 +337,6 @@ def sys_sysinfo(ctx: SyscallContext, info: int) -> int:
     return 0
 
 
-def sys_wait4(ctx: SyscallContext, pid: int, status: int, options: int, rusage: int) -> int:
-    raise SyscallError(Errno.ECHILD)
-
-
 P_ALL = 0
 P_PID = 1
 P_PGID = 2
@@ -346,40 +346,154 @@ WSTOPPED = 2
 WEXITED = 4
 WCONTINUED = 8
 WNOWAIT = 0x01000000
+WNOTHREAD, WCLONE, WALL = 0x20000000, 0x80000000, 0x40000000
 WAITID_OPTIONS = (WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT
-                  | 0x40000000 | 0x80000000 | 0x20000000)  # __WNOTHREAD, __WCLONE, __WALL
+                  | WNOTHREAD | WCLONE | WALL)
+WAIT4_OPTIONS = WNOHANG | WSTOPPED | WCONTINUED | WNOTHREAD | WCLONE | WALL
+SIGCHLD = 17
+
+
+def _eligible(ctx: SyscallContext, select: Callable[[Process], bool],
+              options: int) -> list[Process]:
+    """The caller's children a wait may pick (kernel/exit.c's eligible_child): by default
+    those that signal SIGCHLD at exit; with __WCLONE the others; with __WALL all."""
+    out = []
+    for child in ctx.process.children:
+        if not select(child):
+            continue
+        if not options & WALL and (child.exit_signal != SIGCHLD) != bool(options & WCLONE):
+            continue
+        out.append(child)
+    return out
+
+
+def _wait_for_child(ctx: SyscallContext, select: Callable[[Process], bool], options: int,
+                    report: Callable[[Process | None], int]) -> int | Block:
+    """Reap (or with WNOWAIT, look at) an exited child; wait if there is none yet."""
+    parent = ctx.process
+
+    def attempt(reason: WakeReason | None) -> int | Block:
+        children = _eligible(ctx, select, options)
+        if not children:
+            raise SyscallError(Errno.ECHILD)
+        zombie = next((c for c in children if c.exit_status is not None), None)
+        if zombie is not None:
+            result = report(zombie)
+            if not options & WNOWAIT and zombie in parent.children:
+                parent.children.remove(zombie)
+            return result
+        if options & WNOHANG:
+            return report(None)
+        return Block(attempt, queues=(parent.child_events,))
+
+    return attempt(None)
+
+
+def _by_id(pid: int, own_pgid: int) -> Callable[[Process], bool]:
+    """wait4's pid argument: one child, any child (-1), or a process group (0, < -1)."""
+    if pid > 0:
+        return lambda c: c.pid == pid
+    if pid == -1:
+        return lambda c: True
+    group = own_pgid if pid == 0 else -pid
+    return lambda c: (c.pgid or c.pid) == group
+
+
+def sys_wait4(ctx: SyscallContext, pid: int, status: int, options: int,
+              rusage: int) -> int | Block:
+    options &= 0xFFFFFFFF
+    if options & ~WAIT4_OPTIONS:
+        raise SyscallError(Errno.EINVAL)
+    if pid == -0x80000000:
+        raise SyscallError(Errno.ESRCH)  # INT_MIN cannot be negated into a group
+
+    def report(child: Process | None) -> int:
+        if child is None:
+            return 0
+        assert child.exit_status is not None
+        if status:
+            ctx.mem.write_u32(status, child.exit_status)
+        if rusage:
+            ctx.mem.write(rusage, bytes(RUSAGE_SIZE[ctx.abi.word_size]))
+        return child.pid
+
+    process = ctx.process
+    return _wait_for_child(ctx, _by_id(pid, process.pgid or process.pid), options, report)
+
+
+RUSAGE_SIZE = {8: 144, 4: 72}
+
+
+def _any_child(_child: Process) -> bool:
+    return True
+
+
+def _waitid_target(ctx: SyscallContext, idtype: int,
+                   upid: int) -> tuple[Errno | None, Callable[[Process], bool]]:
+    """(the argument error, or None; which children the wait is about)."""
+    if idtype == P_ALL:
+        return None, _any_child
+    if idtype == P_PID:
+        return (Errno.EINVAL if upid <= 0 else None), _by_id(max(upid, 1), 0)
+    if idtype == P_PGID:
+        if upid < 0:
+            return Errno.EINVAL, _any_child
+        group = upid or ctx.process.pgid or ctx.process.pid
+        return None, lambda c: (c.pgid or c.pid) == group
+    if idtype == P_PIDFD:
+        if upid < 0:
+            return Errno.EINVAL, _any_child
+        entry = ctx.fds.entries.get(upid)
+        if entry is None or not isinstance(entry.file, PidFd):
+            return Errno.EBADF, _any_child
+        target = entry.file.process
+        return None, lambda c: c is target
+    return Errno.EINVAL, _any_child
 
 
 def sys_waitid(ctx: SyscallContext, idtype: int, upid: int, infop: int, options: int,
-               rusage: int) -> int:
-    """kernel/exit.c's waitid: the guest has no children, so every valid wait is ECHILD
-    (a process is not its own child: Go's pidfd probe expects exactly that).
+               rusage: int) -> int | Block:
+    """kernel/exit.c's waitid, with Linux's argument checks. A process is not its own
+    child (Go's pidfd probe expects ECHILD for its own pidfd); vfork children are.
 
-    Like Linux, the call stores a zeroed result in ``infop`` whatever the outcome (si_signo,
-    si_errno, si_code, si_pid, si_uid, si_status), and an unwritable ``infop`` is EFAULT."""
+    Like Linux, the call stores a zeroed result in ``infop`` when there is nothing to
+    report (si_signo, si_errno, si_code, si_pid, si_uid, si_status), and an unwritable
+    ``infop`` is EFAULT."""
     options &= 0xFFFFFFFF
-    error = Errno.ECHILD
+    error: Errno | None = None
+    select = _any_child
     if options & ~WAITID_OPTIONS or not options & (WEXITED | WSTOPPED | WCONTINUED):
         error = Errno.EINVAL
-    elif idtype == P_PID:
-        error = Errno.EINVAL if upid <= 0 else Errno.ECHILD
-    elif idtype == P_PGID:
-        error = Errno.EINVAL if upid < 0 else Errno.ECHILD
-    elif idtype == P_PIDFD:
-        if upid < 0:
-            error = Errno.EINVAL
-        else:
-            entry = ctx.fds.entries.get(upid)
-            if entry is None or not isinstance(entry.file, PidFd):
-                error = Errno.EBADF
-    elif idtype != P_ALL:
-        error = Errno.EINVAL
-    if infop:
-        zero = bytes(4)
-        union = 16 if ctx.abi.word_size == 8 else 12
-        ctx.mem.write(infop, zero * 3)
-        ctx.mem.write(infop + union, zero * 3)
-    raise SyscallError(error)
+    else:
+        error, select = _waitid_target(ctx, idtype, upid)
+    union = 16 if ctx.abi.word_size == 8 else 12
+
+    def report(child: Process | None) -> int:
+        if not infop:
+            return 0
+        if child is None:
+            ctx.mem.write(infop, bytes(12))
+            ctx.mem.write(infop + union, bytes(12))
+            return 0
+        assert child.exit_status is not None
+        st = child.exit_status
+        exited = not st & 0x7F
+        code = 1 if exited else 3 if st & 0x80 else 2  # CLD_EXITED, CLD_DUMPED, CLD_KILLED
+        ctx.mem.write(infop, struct.pack("<iii", SIGCHLD, 0, code))
+        ctx.mem.write(infop + union, struct.pack("<iIi", child.pid, child.creds.uid,
+                                                 st >> 8 if exited else st & 0x7F))
+        if rusage:
+            ctx.mem.write(rusage, bytes(RUSAGE_SIZE[ctx.abi.word_size]))
+        return 0
+
+    if error is not None or not options & WEXITED:
+        report(None)  # Linux clears the result before looking at the arguments' worth
+        raise SyscallError(error or Errno.ECHILD)
+    try:
+        return _wait_for_child(ctx, select, options, report)
+    except SyscallError:
+        report(None)
+        raise
 
 
 def sys_execve(ctx: SyscallContext, path: int, argv: int, envp: int) -> int:
@@ -446,11 +560,12 @@ SPECS = (
     spec("getrusage", sys_getrusage, Int(), out(Struct(name="rusage"))),
     spec("sysinfo", sys_sysinfo, out(Struct(name="sysinfo"))),
     spec("wait4", sys_wait4, Int(), Ptr(), Hex(), Ptr(), classes=(PROCESS,),
-         support=Support.PARTIAL, note="no child processes exist: always ECHILD"),
+         restart=Restart.SYS, support=Support.PARTIAL,
+         note="reaps vfork children (the only child processes); rusage is zero"),
     spec("waitid", sys_waitid, Enum_(table="idtype"), Int(), out(Struct(name="siginfo")),
          Flags(table="wait_options"), out(Struct(name="rusage")), classes=(PROCESS,),
-         support=Support.PARTIAL,
-         note="no child processes exist: ECHILD after Linux's checks (P_PIDFD included)"),
+         restart=Restart.SYS, support=Support.PARTIAL,
+         note="reaps vfork children (P_PIDFD included); no stopped/continued reports"),
     spec("execve", sys_execve, Ptr(), Ptr(), Ptr(), classes=(PROCESS,),
          support=Support.NONE, note="running another program is not supported (ENOSYS)"),
     spec("personality", sys_personality, Hex()),

@@ -1,17 +1,24 @@
-"""Threads: clone (threads only), set_tid_address, robust lists, rseq, membarrier.
+"""Threads and vfork children: clone, set_tid_address, robust lists, rseq, membarrier.
 
 A clone that shares the address space, files and signal handlers (CLONE_VM |
 CLONE_THREAD | CLONE_SIGHAND, what pthread_create and Go's newosproc pass) creates a
-guest thread that the emulator time-slices. A clone that would create a new process
-(fork, vfork, posix_spawn) is refused with ENOSYS: elftrace runs one process.
+guest thread that the emulator time-slices. A vfork-style clone (CLONE_VM |
+CLONE_VFORK, what Go's os/exec, its pidfd probe and glibc's posix_spawn pass) creates a
+child process sharing the address space: its parent's clone waits until the child has
+exited, and wait4/waitid reap it. A fork that would copy the address space is refused
+with ENOSYS, and so is execve: elftrace runs one program.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from syscalls import abi as A
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
-from syscalls.kernel.task import Task
+from syscalls.kernel.pidfd import PidFd
+from syscalls.kernel.task import Process, Task
+from syscalls.kernel.wait import Block, WakeReason
 from syscalls.spec import (
     PROCESS,
     Flags,
@@ -30,21 +37,32 @@ SUPPORTED = (THREAD_FLAGS | A.CLONE_FS | A.CLONE_FILES | A.CLONE_SYSVSEM | A.CLO
              | 0x00400000 | 0x00800000)  # CLONE_DETACHED, CLONE_UNTRACED: ignored by Linux
 
 
+CLONE_PIDFD = 0x00001000
+VFORK_FLAGS = A.CLONE_VM | A.CLONE_VFORK
+CHILD_SUPPORTED = (VFORK_FLAGS | A.CLONE_FILES | A.CLONE_SIGHAND | A.CLONE_SYSVSEM
+                   | A.CLONE_SETTLS | A.CLONE_PARENT_SETTID | A.CLONE_CHILD_SETTID
+                   | A.CLONE_CHILD_CLEARTID | CLONE_PIDFD | 0x00400000 | 0x00800000)
+
+
 def sys_clone(ctx: SyscallContext, flags: int, stack: int, ptid: int, arg4: int,
-              arg5: int) -> int:
+              arg5: int) -> int | Block:
     ctid, tls = (arg5, arg4) if ctx.abi.clone_tls_before_ctid else (arg4, arg5)
     flags &= 0xFFFFFFFFFFFFFFFF
-    if flags & THREAD_FLAGS != THREAD_FLAGS:
-        if flags & A.CLONE_THREAD and not flags & A.CLONE_SIGHAND:
-            raise SyscallError(Errno.EINVAL)
-        if flags & A.CLONE_SIGHAND and not flags & A.CLONE_VM:
-            raise SyscallError(Errno.EINVAL)
-        raise SyscallError(Errno.ENOSYS, "creating a new process (fork/vfork) is not supported")
-    if flags & ~SUPPORTED & ~A.CSIGNAL:
-        raise SyscallError(Errno.EINVAL, f"clone flags {flags & ~SUPPORTED:#x} not supported")
+    if flags & A.CLONE_THREAD and not flags & A.CLONE_SIGHAND:
+        raise SyscallError(Errno.EINVAL)
+    if flags & A.CLONE_SIGHAND and not flags & A.CLONE_VM:
+        raise SyscallError(Errno.EINVAL)
+    if flags & CLONE_PIDFD and flags & (A.CLONE_PARENT_SETTID | A.CLONE_THREAD):
+        raise SyscallError(Errno.EINVAL)  # clone() returns the pidfd where the tid would go
     if len(ctx.process.live_tasks()) >= ctx.kernel.options.max_threads:
         raise SyscallError(Errno.EAGAIN,
                            f"thread limit ({ctx.kernel.options.max_threads}) reached")
+    if flags & THREAD_FLAGS != THREAD_FLAGS:
+        if flags & VFORK_FLAGS == VFORK_FLAGS and not flags & A.CLONE_THREAD:
+            return _vfork_child(ctx, flags, stack, ptid, ctid, tls)
+        raise SyscallError(Errno.ENOSYS, "fork (a copy of the address space) is not supported")
+    if flags & ~SUPPORTED & ~A.CSIGNAL:
+        raise SyscallError(Errno.EINVAL, f"clone flags {flags & ~SUPPORTED:#x} not supported")
     kernel = ctx.kernel
     child = Task(kernel.new_tid(), ctx.process, sigmask=ctx.task.sigmask,
                  comm=ctx.task.comm)
@@ -59,6 +77,53 @@ def sys_clone(ctx: SyscallContext, flags: int, stack: int, ptid: int, arg4: int,
     kernel.scheduler.add(child)
     kernel.thread_created(ctx.task, child)
     return child.tid
+
+
+def _vfork_child(ctx: SyscallContext, flags: int, stack: int, ptid: int, ctid: int,
+                 tls: int) -> Block:
+    """A child process sharing the parent's memory; the calling thread waits until it ends.
+
+    What the child may do is what a vfork child does: system calls on its own copy of the
+    fd table and signal actions, then _exit (execve of another program is ENOSYS)."""
+    if flags & ~CHILD_SUPPORTED & ~A.CSIGNAL:
+        raise SyscallError(Errno.ENOSYS, f"clone flags {flags & ~CHILD_SUPPORTED:#x} for a new "
+                                         "process are not supported")
+    kernel = ctx.kernel
+    parent = ctx.process
+    pid = kernel.new_tid()
+    fds = parent.fds if flags & A.CLONE_FILES else parent.fds.fork()
+    actions = (parent.actions if flags & A.CLONE_SIGHAND
+               else [dataclasses.replace(a) for a in parent.actions])
+    child = Process(pid=pid, ppid=parent.pid, vm=parent.vm, fds=fds, exe=parent.exe,
+                    host_exe=parent.host_exe, argv=parent.argv, envp=parent.envp,
+                    cwd=parent.cwd, creds=dataclasses.replace(parent.creds), actions=actions,
+                    rlimits=dict(parent.rlimits), umask=parent.umask, auxv=parent.auxv,
+                    comm=parent.comm, pgid=parent.pgid, sid=parent.sid,
+                    proc_passthrough=parent.proc_passthrough, root=parent.root,
+                    parent=parent, exit_signal=flags & A.CSIGNAL)
+    task = Task(pid, child, sigmask=ctx.task.sigmask, comm=ctx.task.comm,
+                altstack=dataclasses.replace(ctx.task.altstack))
+    child.tasks[pid] = task
+    if flags & CLONE_PIDFD:
+        pidfd = PidFd(child, pid, 0, kernel.new_inode())
+        ctx.mem.write_u32(ptid, ctx.fds.install(pidfd, cloexec=True))
+    if flags & A.CLONE_PARENT_SETTID:
+        ctx.mem.write_u32(ptid, pid)
+    if flags & A.CLONE_CHILD_SETTID:
+        ctx.mem.write_u32(ctid, pid)
+    if flags & A.CLONE_CHILD_CLEARTID:
+        task.clear_child_tid = ctid
+    ctx.cpu.clone_thread(task, stack, tls if flags & A.CLONE_SETTLS else None)
+    parent.children.append(child)
+    kernel.scheduler.add(task)
+    kernel.thread_created(ctx.task, task)
+
+    def child_done(reason: WakeReason) -> int | Block:
+        if child.exit_status is None:
+            return Block(child_done, queues=(child.vfork_done,), interruptible=False)
+        return pid
+
+    return child_done(WakeReason.NOTIFIED)
 
 
 def sys_clone3(ctx: SyscallContext, args: int, size: int) -> int:
@@ -108,7 +173,7 @@ def sys_membarrier(ctx: SyscallContext, cmd: int, flags: int, cpu_id: int) -> in
 SPECS = (
     spec("clone", sys_clone, Flags(table="clone"), Ptr(), Ptr(), Ptr(), Ptr(),
          classes=(PROCESS,), printer="clone", support=Support.PARTIAL,
-         note="threads only; fork/vfork-style clones fail with ENOSYS"),
+         note="threads and vfork children (CLONE_VM with CLONE_VFORK); fork is ENOSYS"),
     spec("clone3", sys_clone3, Ptr(), Size(), classes=(PROCESS,), support=Support.NONE,
          note="ENOSYS (glibc and Go fall back to clone)"),
     spec("set_tid_address", sys_set_tid_address, Ptr()),

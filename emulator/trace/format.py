@@ -445,7 +445,9 @@ def p_siginfo(fc: FormatContext, addr: int) -> str:
     if data is None:
         return hex_addr(addr)
     signo, errno, code, pid, uid, value = unpack_siginfo(data, fc.word)
-    return format_siginfo(SigInfo(signo, code, errno, pid=pid, uid=uid, value=value))
+    # _sigchld's si_status sits where _rt's sigval starts.
+    return format_siginfo(SigInfo(signo, code, errno, pid=pid, uid=uid, value=value,
+                                  status=value & 0xFFFFFFFF))
 
 
 def p_sysinfo(fc: FormatContext, addr: int) -> str:
@@ -718,8 +720,10 @@ def pr_clone(fc: FormatContext) -> list[str]:
         sig = signal_name(flags & CSIGNAL)
         flag_text = f"{flag_text}|{sig}" if flags & ~CSIGNAL else sig
     parts = [f"child_stack={hex_addr(stack)}", f"flags={flag_text}"]
-    if flags & 0x100000:
-        parts.append(f"parent_tid={hex_addr(ptid)}")
+    if flags & (0x100000 | 0x1000):  # CLONE_PARENT_SETTID, CLONE_PIDFD: an int stored there
+        stored = _read(fc, ptid, 4) if fc.result is not None and not fc.failed else None
+        parts.append(f"parent_tid=[{int.from_bytes(stored, 'little', signed=True)}]"
+                     if stored is not None else f"parent_tid={hex_addr(ptid)}")
     if flags & (0x200000 | 0x1000000):
         parts.append(f"child_tidptr={hex_addr(ctid)}")
     if flags & 0x80000:
@@ -821,10 +825,15 @@ PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
 }
 
 
+SPLIT_PRINTERS = {"clone": 2}
+"""Printers whose first N parts strace shows at entry and the rest when the call returns
+(clone: child_stack and flags, then what the kernel stored: parent_tid=[pid])."""
+
+
 def split_args(spec: S.SyscallSpec) -> int:
     """How many leading arguments strace prints when the call is entered."""
     if spec.printer is not None:
-        return len(spec.args)
+        return SPLIT_PRINTERS.get(spec.printer, len(spec.args))
     for i, kind in enumerate(spec.args):
         if kind.out:
             return i
@@ -889,6 +898,7 @@ FAULT_CODES = {
 def format_siginfo(info: SigInfo) -> str:
     name = signal_name(info.signo)
     code = SI_CODES.get(info.code) if info.code <= 0 or info.code == 0x80 else \
+        CLD_CODES.get(info.code) if info.signo == SIGCHLD else \
         FAULT_CODES.get(info.signo, {}).get(info.code)
     code_text = code or str(info.code)
     fields = [f"si_signo={name}", f"si_code={code_text}"]
@@ -903,4 +913,14 @@ def format_siginfo(info: SigInfo) -> str:
                        f"si_ptr={info.value:#x}"]
     elif info.code == 0x80 and info.signo in (11, 7):
         fields.append("si_addr=NULL")
+    elif info.signo == SIGCHLD and info.code in CLD_CODES:
+        status = info.status - (1 << 32) if info.status & 0x80000000 else info.status
+        status_text = signal_name(status) if info.code != 1 and 0 < status < 65 else str(status)
+        fields += [f"si_pid={info.pid}", f"si_uid={info.uid}", f"si_status={status_text}",
+                   "si_utime=0", "si_stime=0"]
     return "{" + ", ".join(fields) + "}"
+
+
+SIGCHLD = 17
+CLD_CODES = {1: "CLD_EXITED", 2: "CLD_KILLED", 3: "CLD_DUMPED", 4: "CLD_TRAPPED",
+             5: "CLD_STOPPED", 6: "CLD_CONTINUED"}

@@ -169,8 +169,10 @@ class Strace:
             text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
             self._finish(held.prefix, text, result, duration, note)
         else:
-            tail_args = format_args(spec, fc, count) if spec.printer is None else []
-            tail = ", ".join(tail_args) + ")"
+            if spec.printer is None:
+                tail = ", ".join(format_args(spec, fc, count)) + ")"
+            else:
+                tail = "".join(", " + part for part in format_args(spec, fc, count)) + ")"
             if not held.printed:
                 self._finish("", held.head + tail, result, duration, note)
             else:

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 from syscalls.kernel.futex import FutexTable
 from syscalls.kernel.sched import Scheduler
 from syscalls.kernel.signals import (
+    CLD_DUMPED,
+    CLD_EXITED,
+    CLD_KILLED,
     SIG_DFL,
     UNBLOCKABLE,
     Default,
@@ -134,14 +137,14 @@ class Kernel:
         if task.pending.add(info):
             self._wake_for_signal(task, info.signo)
 
-    def signal_process(self, info: SigInfo) -> None:
+    def signal_process(self, info: SigInfo, process: Process | None = None) -> None:
         """kill(2): queue on the process; some thread that does not block it will take it."""
-        process = self.proc
+        process = process or self.proc
         live = process.live_tasks()
         if not live:
             return
         if info.signo == Sig.SIGKILL:
-            self.kill_group(Sig.SIGKILL)
+            self.kill_group(Sig.SIGKILL, process=process)
             return
         if self._discard_at_send(process, 0, info.signo) and not process.blocked_everywhere(
                 info.signo):
@@ -184,25 +187,42 @@ class Kernel:
                 self.futexes.wake(task.clear_child_tid, 1)
             except Exception:
                 pass
-        if not task.process.live_tasks() and task.process.exit_status is None:
-            task.process.exit_status = (code & 0xFF) << 8
+        process = task.process
+        if not process.live_tasks() and process.exit_status is None:
+            self._process_ended(process, (code & 0xFF) << 8)
 
-    def exit_group(self, code: int) -> None:
-        process = self.proc
-        if process.exit_status is None:
-            process.exit_status = (code & 0xFF) << 8
-        for task in process.live_tasks():
-            self._retire(task)
-        self.exit_group_requested = True
+    def exit_group(self, code: int, process: Process | None = None) -> None:
+        self._end_group(process or self.proc, (code & 0xFF) << 8)
 
-    def kill_group(self, signo: int, core: bool = False) -> None:
+    def kill_group(self, signo: int, core: bool = False, process: Process | None = None) -> None:
         """The process dies of a signal (a default action of term or core)."""
-        process = self.proc
-        if process.exit_status is None:
-            process.exit_status = signo | (0x80 if core else 0)
+        self._end_group(process or self.proc, signo | (0x80 if core else 0))
+
+    def _end_group(self, process: Process, status: int) -> None:
         for task in process.live_tasks():
             self._retire(task)
-        self.exit_group_requested = True
+        self._process_ended(process, status)
+
+    def _process_ended(self, process: Process, status: int) -> None:
+        """The last thread of ``process`` is gone: the program ends, or a child becomes a
+        zombie its parent is told about (vfork completion, SIGCHLD, wait4)."""
+        if process.exit_status is None:
+            process.exit_status = status
+        parent = process.parent
+        if parent is None:
+            self.exit_group_requested = True
+            return
+        if process.fds is not parent.fds:
+            process.fds.close_all()
+        process.vfork_done.notify_all()
+        parent.child_events.notify_all()
+        if process.exit_signal and parent.exit_status is None:
+            exited = not status & 0x7F
+            code = (CLD_EXITED if exited else CLD_DUMPED if status & 0x80 else CLD_KILLED)
+            self.signal_process(SigInfo(process.exit_signal, code, pid=process.pid,
+                                        uid=process.creds.uid,
+                                        status=status >> 8 if exited else status & 0x7F),
+                                parent)
 
     def _retire(self, task: Task) -> None:
         self.scheduler.remove(task)

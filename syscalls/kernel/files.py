@@ -738,3 +738,11 @@ class FdTable:
     def close_all(self) -> None:
         for fd in list(self.entries):
             self.close(fd)
+
+    def fork(self) -> FdTable:
+        """A copy for a child process (clone without CLONE_FILES): the same open file
+        descriptions, under the same numbers and close-on-exec flags."""
+        copy = FdTable(self.limit)
+        for fd, entry in self.entries.items():
+            copy.install_at(fd, entry.file, cloexec=entry.cloexec)
+        return copy

@@ -93,6 +93,8 @@ class Scheduler:
         if task.state is not TaskState.BLOCKED or task.blocked is None:
             return False
         block = task.blocked.block
+        if not block.interruptible:
+            return False
         block.detach()
         self.blocked.pop(block, None)
         task.state = TaskState.RUNNABLE

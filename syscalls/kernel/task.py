@@ -111,6 +111,16 @@ class Process:
     runs read none, so nothing host-specific reaches the guest through them."""
     root: HostRoot = field(default_factory=HostRoot)
     """Where guest paths land on the host (``--rootfs``, ``--read-only``, ``--sysroot``)."""
+    parent: Process | None = None
+    """The process whose vfork-style clone made this one (None for the program itself)."""
+    children: list[Process] = field(default_factory=list)
+    """Children not yet reaped by wait4/waitid, zombies included."""
+    exit_signal: int = 0
+    """What this process's exit sends its parent: clone's CSIGNAL byte (SIGCHLD, or 0)."""
+    vfork_done: WaitQueue = field(default_factory=WaitQueue)
+    """Notified when this vfork child exits, which resumes its parent's clone."""
+    child_events: WaitQueue = field(default_factory=WaitQueue)
+    """Notified when a child of this process exits (wait4 and waitid wait here)."""
 
     def action(self, signo: int) -> SigAction:
         return self.actions[signo]

@@ -34,12 +34,17 @@ class Waker(Protocol):
 class Block:
     """Outcome: park the calling task until notified, timed out or interrupted."""
 
-    __slots__ = ("data", "deadline", "host_fds", "notified", "queues", "retry", "task", "waker")
+    __slots__ = ("data", "deadline", "host_fds", "interruptible", "notified", "queues", "retry",
+                 "task", "waker")
 
     def __init__(self, retry: Callable[[WakeReason], int | Block], *,
                  queues: tuple[WaitQueue, ...] = (), deadline: float | None = None,
-                 host_fds: tuple[tuple[int, int], ...] = (), data: Any = None) -> None:
+                 host_fds: tuple[tuple[int, int], ...] = (), data: Any = None,
+                 interruptible: bool = True) -> None:
         self.retry = retry
+        self.interruptible = interruptible
+        """False: signals wait until the call completes (a vfork parent's wait, like
+        Linux's killable-only wait_for_vfork_done)."""
         self.queues = queues
         self.deadline = deadline
         """Absolute time on the kernel's monotonic clock, in seconds."""

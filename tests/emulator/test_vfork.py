@@ -1,0 +1,71 @@
+"""vfork children: Go's pidfd probe (clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), a child that
+only exits, waitid on its pidfd) and os/exec's child, against the real machine."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFORM = "bins/conform-1.27-amd64-static-stripped"
+LINE = re.compile(r"^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?(?:<\.\.\. (\w+) resumed>|(\w+)\()")
+
+
+def calls_of_prober(trace: str) -> list[str]:
+    """The calls of the thread that opens the first pidfd, from there to its exit_group."""
+    calls: list[tuple[str, str]] = []
+    for line in trace.splitlines():
+        m = LINE.match(line)
+        if m is None or m.group(3):
+            continue  # resumptions were counted when the call was entered
+        calls.append((m.group(1) or m.group(2) or "", m.group(4)))
+    start = next(i for i, (_, name) in enumerate(calls) if name == "pidfd_open")
+    tid = calls[start][0]
+    return [name for t, name in calls[start:] if t == tid and name not in (
+        "futex", "nanosleep", "clock_gettime", "write", "rt_sigprocmask", "sched_yield")]
+
+
+def run_traced(cmd: list[str], out: Path) -> None:
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300, check=True)
+    assert out.exists()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_go_pidfd_probe_runs_its_vfork_child_as_linux_does(tmp_path: Path) -> None:
+    native, emulated = tmp_path / "native", tmp_path / "elftrace"
+    run_traced(["strace", "-f", "-qq", "-o", str(native), CONFORM, "signal"], native)
+    run_traced([sys.executable, "-m", "emulator", "trace", "-f", "-o", str(emulated), CONFORM,
+                "signal"], emulated)
+    expected = calls_of_prober(native.read_text())
+    got = calls_of_prober(emulated.read_text())
+    # pidfd_open, waitid (ECHILD), pidfd_send_signal, clone (vfork child), waitid (reaps
+    # it), close, close, pidfd_open, pidfd_send_signal, ..., exit_group
+    assert "clone" in expected and expected.count("waitid") == 2
+    assert got == expected
+    text = emulated.read_text()
+    assert re.search(r"<\.\.\. clone resumed>, parent_tid=\[\d+\]\) = \d+", text)
+    assert re.search(r"waitid\(P_PIDFD, \d+, \{si_signo=SIGCHLD, si_code=CLD_EXITED, "
+                     r"si_pid=\d+, si_uid=\d+, si_status=0, si_utime=0, si_stime=0\}, "
+                     r"WEXITED\|__WCLONE, NULL\) = 0", text)
+
+
+def test_os_exec_child_reports_execve_failure_through_its_pipe(tmp_path: Path) -> None:
+    """os/exec's vfork child runs (dup3s, execve), fails execve with ENOSYS, reports the
+    errno to its parent through the close-on-exec pipe and exits 253; the parent reaps it
+    with wait4 and SIGCHLD reaches Go's handler."""
+    out = tmp_path / "trace"
+    proc = subprocess.run([sys.executable, "-m", "emulator", "trace", "-f", "-o", str(out),
+                           CONFORM, "exec"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert "fork/exec /bin/echo: function not implemented" in proc.stdout + proc.stderr
+    text = out.read_text()
+    assert re.search(r"execve\(.*\) = -1 ENOSYS", text)
+    assert re.search(r"exit\(253\)", text)
+    assert re.search(r"--- SIGCHLD \{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=\d+, "
+                     r"si_uid=\d+, si_status=253,", text)
+    assert re.search(r"wait4\((\d+), .*\) = \1", text)
