@@ -12,6 +12,7 @@ with ENOSYS, and so is execve: elftrace runs one program.
 from __future__ import annotations
 
 import dataclasses
+import struct
 
 from syscalls import abi as A
 from syscalls.context import SyscallContext
@@ -38,6 +39,7 @@ SUPPORTED = (THREAD_FLAGS | A.CLONE_FS | A.CLONE_FILES | A.CLONE_SYSVSEM | A.CLO
 
 
 CLONE_PIDFD = 0x00001000
+SIGCHLD = 17
 VFORK_FLAGS = A.CLONE_VM | A.CLONE_VFORK
 CHILD_SUPPORTED = (VFORK_FLAGS | A.CLONE_FILES | A.CLONE_SIGHAND | A.CLONE_SYSVSEM
                    | A.CLONE_SETTLS | A.CLONE_PARENT_SETTID | A.CLONE_CHILD_SETTID
@@ -48,20 +50,64 @@ def sys_clone(ctx: SyscallContext, flags: int, stack: int, ptid: int, arg4: int,
               arg5: int) -> int | Block:
     ctid, tls = (arg5, arg4) if ctx.abi.clone_tls_before_ctid else (arg4, arg5)
     flags &= 0xFFFFFFFFFFFFFFFF
+    if flags & CLONE_PIDFD and flags & A.CLONE_PARENT_SETTID:
+        raise SyscallError(Errno.EINVAL)  # clone() returns the pidfd where the tid would go
+    return _clone(ctx, flags & ~A.CSIGNAL, flags & A.CSIGNAL, stack, ptid, ctid, tls,
+                  pidfd_at=ptid)
+
+
+CLONE_ARGS_SIZE_VER0 = 64
+CLONE_ARGS_FIELDS = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+                     "stack_size", "tls", "set_tid", "set_tid_size", "cgroup")
+
+
+def sys_clone3(ctx: SyscallContext, args: int, size: int) -> int | Block:
+    """clone3(2): struct clone_args, as kernel/fork.c's copy_clone_args_from_user reads it."""
+    if size < CLONE_ARGS_SIZE_VER0:
+        raise SyscallError(Errno.EINVAL)
+    if size > 4096:
+        raise SyscallError(Errno.E2BIG)
+    raw = ctx.mem.read(args, size)
+    known = len(CLONE_ARGS_FIELDS) * 8
+    if any(raw[known:]):
+        raise SyscallError(Errno.E2BIG)
+    raw = raw[:known].ljust(known, b"\0")
+    f = dict(zip(CLONE_ARGS_FIELDS, struct.unpack(f"<{len(CLONE_ARGS_FIELDS)}Q", raw),
+                 strict=True))
+    flags, exit_signal = f["flags"], f["exit_signal"]
+    if flags & A.CSIGNAL or exit_signal > 64 or (exit_signal and flags & A.CLONE_THREAD):
+        raise SyscallError(Errno.EINVAL)
+    if bool(f["stack"]) != bool(f["stack_size"]):
+        raise SyscallError(Errno.EINVAL)
+    if f["set_tid_size"] or f["set_tid"]:
+        raise SyscallError(Errno.EPERM if f["set_tid_size"] else Errno.EINVAL)
+    if flags & CLONE_INTO_CGROUP:
+        raise SyscallError(Errno.EINVAL, "CLONE_INTO_CGROUP is not supported")
+    sp = f["stack"] + f["stack_size"] if f["stack"] else 0
+    return _clone(ctx, flags, exit_signal, sp, f["parent_tid"], f["child_tid"], f["tls"],
+                  pidfd_at=f["pidfd"])
+
+
+CLONE_INTO_CGROUP = 0x200000000
+
+
+def _clone(ctx: SyscallContext, flags: int, exit_signal: int, stack: int, ptid: int,
+           ctid: int, tls: int, *, pidfd_at: int) -> int | Block:
+    """What clone and clone3 share: a new thread, or a new vfork child process."""
     if flags & A.CLONE_THREAD and not flags & A.CLONE_SIGHAND:
         raise SyscallError(Errno.EINVAL)
     if flags & A.CLONE_SIGHAND and not flags & A.CLONE_VM:
         raise SyscallError(Errno.EINVAL)
-    if flags & CLONE_PIDFD and flags & (A.CLONE_PARENT_SETTID | A.CLONE_THREAD):
-        raise SyscallError(Errno.EINVAL)  # clone() returns the pidfd where the tid would go
+    if flags & CLONE_PIDFD and flags & A.CLONE_THREAD:
+        raise SyscallError(Errno.EINVAL)
     if len(ctx.process.live_tasks()) >= ctx.kernel.options.max_threads:
         raise SyscallError(Errno.EAGAIN,
                            f"thread limit ({ctx.kernel.options.max_threads}) reached")
     if flags & THREAD_FLAGS != THREAD_FLAGS:
         if flags & VFORK_FLAGS == VFORK_FLAGS and not flags & A.CLONE_THREAD:
-            return _vfork_child(ctx, flags, stack, ptid, ctid, tls)
+            return _vfork_child(ctx, flags, exit_signal, stack, ptid, ctid, tls, pidfd_at)
         raise SyscallError(Errno.ENOSYS, "fork (a copy of the address space) is not supported")
-    if flags & ~SUPPORTED & ~A.CSIGNAL:
+    if flags & ~SUPPORTED:
         raise SyscallError(Errno.EINVAL, f"clone flags {flags & ~SUPPORTED:#x} not supported")
     kernel = ctx.kernel
     child = Task(kernel.new_tid(), ctx.process, sigmask=ctx.task.sigmask,
@@ -79,13 +125,13 @@ def sys_clone(ctx: SyscallContext, flags: int, stack: int, ptid: int, arg4: int,
     return child.tid
 
 
-def _vfork_child(ctx: SyscallContext, flags: int, stack: int, ptid: int, ctid: int,
-                 tls: int) -> Block:
+def _vfork_child(ctx: SyscallContext, flags: int, exit_signal: int, stack: int, ptid: int,
+                 ctid: int, tls: int, pidfd_at: int) -> Block:
     """A child process sharing the parent's memory; the calling thread waits until it ends.
 
     What the child may do is what a vfork child does: system calls on its own copy of the
     fd table and signal actions, then _exit (execve of another program is ENOSYS)."""
-    if flags & ~CHILD_SUPPORTED & ~A.CSIGNAL:
+    if flags & ~CHILD_SUPPORTED:
         raise SyscallError(Errno.ENOSYS, f"clone flags {flags & ~CHILD_SUPPORTED:#x} for a new "
                                          "process are not supported")
     kernel = ctx.kernel
@@ -100,13 +146,13 @@ def _vfork_child(ctx: SyscallContext, flags: int, stack: int, ptid: int, ctid: i
                     rlimits=dict(parent.rlimits), umask=parent.umask, auxv=parent.auxv,
                     comm=parent.comm, pgid=parent.pgid, sid=parent.sid,
                     proc_passthrough=parent.proc_passthrough, root=parent.root,
-                    parent=parent, exit_signal=flags & A.CSIGNAL)
+                    parent=parent, exit_signal=exit_signal)
     task = Task(pid, child, sigmask=ctx.task.sigmask, comm=ctx.task.comm,
                 altstack=dataclasses.replace(ctx.task.altstack))
     child.tasks[pid] = task
     if flags & CLONE_PIDFD:
         pidfd = PidFd(child, pid, 0, kernel.new_inode())
-        ctx.mem.write_u32(ptid, ctx.fds.install(pidfd, cloexec=True))
+        ctx.mem.write_u32(pidfd_at, ctx.fds.install(pidfd, cloexec=True))
     if flags & A.CLONE_PARENT_SETTID:
         ctx.mem.write_u32(ptid, pid)
     if flags & A.CLONE_CHILD_SETTID:
@@ -126,8 +172,13 @@ def _vfork_child(ctx: SyscallContext, flags: int, stack: int, ptid: int, ctid: i
     return child_done(WakeReason.NOTIFIED)
 
 
-def sys_clone3(ctx: SyscallContext, args: int, size: int) -> int:
-    raise SyscallError(Errno.ENOSYS, "clone3 is not supported; callers fall back to clone")
+def sys_vfork(ctx: SyscallContext) -> int | Block:
+    """vfork(2) is clone(CLONE_VM | CLONE_VFORK | SIGCHLD) on the caller's stack."""
+    return _clone(ctx, VFORK_FLAGS, SIGCHLD, 0, 0, 0, 0, pidfd_at=0)
+
+
+def sys_fork(ctx: SyscallContext) -> int:
+    raise SyscallError(Errno.ENOSYS, "fork (a copy of the address space) is not supported")
 
 
 def sys_set_tid_address(ctx: SyscallContext, tidptr: int) -> int:
@@ -174,8 +225,13 @@ SPECS = (
     spec("clone", sys_clone, Flags(table="clone"), Ptr(), Ptr(), Ptr(), Ptr(),
          classes=(PROCESS,), printer="clone", support=Support.PARTIAL,
          note="threads and vfork children (CLONE_VM with CLONE_VFORK); fork is ENOSYS"),
-    spec("clone3", sys_clone3, Ptr(), Size(), classes=(PROCESS,), support=Support.NONE,
-         note="ENOSYS (glibc and Go fall back to clone)"),
+    spec("vfork", sys_vfork, classes=(PROCESS,),
+         note="a child process sharing memory; the parent waits until it exits"),
+    spec("fork", sys_fork, classes=(PROCESS,), support=Support.NONE,
+         note="ENOSYS: copying the address space is not supported"),
+    spec("clone3", sys_clone3, Ptr(), Size(), classes=(PROCESS,), printer="clone3",
+         support=Support.PARTIAL,
+         note="as clone; set_tid and CLONE_INTO_CGROUP are refused"),
     spec("set_tid_address", sys_set_tid_address, Ptr()),
     spec("set_robust_list", sys_set_robust_list, Ptr(), Size()),
     spec("get_robust_list", sys_get_robust_list, Int(), Ptr(), Ptr()),

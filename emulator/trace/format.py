@@ -731,6 +731,43 @@ def pr_clone(fc: FormatContext) -> list[str]:
     return parts
 
 
+def pr_clone3(fc: FormatContext) -> list[str]:
+    """strace's notation: the fields the flags make meaningful, then what the kernel
+    stored (`` => {parent_tid=[N]}``) once the call returned."""
+    from syscalls.thread import CLONE_ARGS_FIELDS, CLONE_PIDFD
+
+    addr, size = fc.args[:2]
+    raw = _read(fc, addr, len(CLONE_ARGS_FIELDS) * 8) if size >= 64 else None
+    if raw is None:
+        return [hex_addr(addr), str(size)]
+    f = dict(zip(CLONE_ARGS_FIELDS, struct.unpack(f"<{len(CLONE_ARGS_FIELDS)}Q", raw),
+                 strict=True))
+    flags = f["flags"]
+    parts = [f"flags={format_flags(flags, CLONE)}"]
+    if flags & CLONE_PIDFD:
+        parts.append(f"pidfd={hex_addr(f['pidfd'])}")
+    if flags & (0x200000 | 0x1000000):
+        parts.append(f"child_tid={hex_addr(f['child_tid'])}")
+    if flags & 0x100000:
+        parts.append(f"parent_tid={hex_addr(f['parent_tid'])}")
+    sig = f["exit_signal"]
+    parts.append(f"exit_signal={signal_name(sig) if 0 < sig < 65 else sig}")
+    if f["stack"] or f["stack_size"]:
+        parts += [f"stack={hex_addr(f['stack'])}", f"stack_size={f['stack_size']:#x}"]
+    if flags & 0x80000:
+        parts.append(f"tls={hex_addr(f['tls'])}")
+    text = "{" + ", ".join(parts) + "}"
+    stored = []
+    if fc.result is not None and not fc.failed:
+        for flag, field in ((CLONE_PIDFD, "pidfd"), (0x100000, "parent_tid")):
+            value = _read(fc, f[field], 4) if flags & flag else None
+            if value is not None:
+                stored.append(f"{field}=[{int.from_bytes(value, 'little', signed=True)}]")
+    if stored:
+        text += " => {" + ", ".join(stored) + "}"
+    return [text, str(size)]
+
+
 def pr_prctl(fc: FormatContext) -> list[str]:
     option, a2, a3, a4, a5 = fc.args
     name = format_enum(option & 0xFFFFFFFF, fc.abi.table("prctl"))
@@ -795,6 +832,61 @@ def pr_sigreturn(fc: FormatContext) -> list[str]:
     return [f"{{mask={format_sigset(mask)}}}"]
 
 
+def _pointer_array(fc: FormatContext, addr: int, limit: int) -> list[int] | None:
+    """The non-NULL words of a NULL-terminated pointer array (argv, envp), at most
+    ``limit`` + 1 of them; None if unreadable."""
+    out: list[int] = []
+    while len(out) <= limit:
+        word = _read(fc, addr + len(out) * fc.word, fc.word)
+        if word is None:
+            return None
+        value = int.from_bytes(word, "little")
+        if value == 0:
+            break
+        out.append(value)
+    return out
+
+
+def pr_execve(fc: FormatContext) -> list[str]:
+    path, argv, envp = fc.args[:3]
+    args = _pointer_array(fc, argv, fc.strsize) if argv else None
+    if args is None:
+        argv_text = hex_addr(argv) if argv else "NULL"
+    else:
+        shown = [format_cstring(fc, a) for a in args[:fc.strsize]]
+        argv_text = "[" + ", ".join(shown + (["..."] if len(args) > fc.strsize else [])) + "]"
+    env = _pointer_array(fc, envp, 1 << 16) if envp else None
+    envp_text = (f"{hex_addr(envp)} /* {len(env)} vars */" if env is not None
+                 else hex_addr(envp) if envp else "NULL")
+    return [format_cstring(fc, path), argv_text, envp_text]
+
+
+def format_wait_status(status: int) -> str:
+    """A wait status as strace spells it: the macros that decode it."""
+    sig = status & 0x7F
+    if sig == 0:
+        return f"[{{WIFEXITED(s) && WEXITSTATUS(s) == {(status >> 8) & 0xFF}}}]"
+    if sig == 0x7F:
+        return f"[{{WIFSTOPPED(s) && WSTOPSIG(s) == {signal_name((status >> 8) & 0xFF)}}}]"
+    core = " && WCOREDUMP(s)" if status & 0x80 else ""
+    return f"[{{WIFSIGNALED(s) && WTERMSIG(s) == {signal_name(sig)}{core}}}]"
+
+
+def pr_wait4(fc: FormatContext) -> list[str]:
+    pid, status, options, rusage = fc.args[:4]
+    pid = pid - (1 << 32) if pid & 0x80000000 and pid < (1 << 32) else pid
+    if pid >= 1 << 63:
+        pid -= 1 << 64
+    status_text = "NULL" if not status else hex_addr(status)
+    if status and fc.result is not None and fc.result > 0:
+        word = _read(fc, status, 4)
+        if word is not None:
+            status_text = format_wait_status(int.from_bytes(word, "little"))
+    return [str(pid), status_text,
+            format_flags(options & 0xFFFFFFFF, fc.abi.table("wait_options")),
+            "NULL" if not rusage else hex_addr(rusage)]
+
+
 def pr_socketcall(fc: FormatContext) -> list[str]:
     """Only what socketcall refused is printed as socketcall (strace's notation): the calls
     it carries print as themselves."""
@@ -822,10 +914,13 @@ PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
     "poll": pr_poll,
     "sigreturn": pr_sigreturn,
     "socketcall": pr_socketcall,
+    "execve": pr_execve,
+    "clone3": pr_clone3,
+    "wait4": pr_wait4,
 }
 
 
-SPLIT_PRINTERS = {"clone": 2}
+SPLIT_PRINTERS = {"clone": 2, "wait4": 1}
 """Printers whose first N parts strace shows at entry and the rest when the call returns
 (clone: child_stack and flags, then what the kernel stored: parent_tid=[pid])."""
 

@@ -200,6 +200,7 @@ class Kernel:
 
     def _end_group(self, process: Process, status: int) -> None:
         for task in process.live_tasks():
+            task.exit_code = (status >> 8) & 0xFF
             self._retire(task)
         self._process_ended(process, status)
 

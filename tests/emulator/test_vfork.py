@@ -69,3 +69,52 @@ def test_os_exec_child_reports_execve_failure_through_its_pipe(tmp_path: Path) -
     assert re.search(r"--- SIGCHLD \{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=\d+, "
                      r"si_uid=\d+, si_status=253,", text)
     assert re.search(r"wait4\((\d+), .*\) = \1", text)
+
+
+C_SPAWN = r"""
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char **environ;
+int main(void) {
+    pid_t pid;
+    char *argv[] = {"/bin/true", NULL};
+    int rc = posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ);
+    if (rc == 0) waitpid(pid, NULL, 0);
+    pid_t v = vfork();
+    if (v == 0) _exit(42);
+    int st;
+    pid_t w = waitpid(v, &st, 0);
+    printf("vfork: same=%d exited=%d status=%d\n", w == v, WIFEXITED(st), WEXITSTATUS(st));
+    printf("again: %d\n", (int)waitpid(-1, NULL, WNOHANG));
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no host C compiler")
+def test_c_vfork_and_clone3_spawn_match_the_real_machine(tmp_path: Path) -> None:
+    """glibc's vfork() (the vfork syscall) and posix_spawn (clone3 with CLONE_VM |
+    CLONE_VFORK, then execve, which elftrace refuses): the vfork child's status and the
+    parent's waits are as on the real machine."""
+    src, exe = tmp_path / "spawn.c", tmp_path / "spawn"
+    src.write_text(C_SPAWN)
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)], check=True,
+                   capture_output=True, timeout=120)
+    native = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    out = tmp_path / "trace"
+    emulated = subprocess.run([sys.executable, "-m", "emulator", "trace", "-f", "-o", str(out),
+                               str(exe)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, check=False)
+    assert native.stdout == emulated.stdout == (
+        "vfork: same=1 exited=1 status=42\nagain: -1\n")
+    assert emulated.returncode == native.returncode == 0
+    text = out.read_text()
+    assert re.search(r"clone3\(\{flags=CLONE_VM\|CLONE_VFORK, exit_signal=SIGCHLD, "
+                     r"stack=0x[0-9a-f]+, stack_size=0x[0-9a-f]+\}, 88", text)
+    assert re.search(r'execve\("/bin/true", \["/bin/true"\], 0x[0-9a-f]+ /\* \d+ vars \*/\)'
+                     r" = -1 ENOSYS", text)
+    assert re.search(r"wait4\((\d+), \[\{WIFEXITED\(s\) && WEXITSTATUS\(s\) == 42\}\], 0, "
+                     r"NULL\) = \1", text)

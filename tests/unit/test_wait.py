@@ -108,3 +108,24 @@ def test_a_child_exit_closes_its_copy_of_the_files() -> None:
     assert sock.refs == 2
     ctx.kernel.exit_group(0, child)
     assert sock.refs == 1
+
+
+@pytest.mark.parametrize(("fields", "size", "errno"), [
+    ({}, 63, Errno.EINVAL),                                  # older than CLONE_ARGS_SIZE_VER0
+    ({}, 4097, Errno.E2BIG),                                 # more than a page
+    ({"tail": 1}, 96, Errno.E2BIG),                          # unknown fields must be zero
+    ({"flags": 0x4000 | 0x100 | 17}, 88, Errno.EINVAL),      # CSIGNAL bits belong elsewhere
+    ({"flags": 0x4000 | 0x100, "exit_signal": 65}, 88, Errno.EINVAL),
+    ({"flags": 0x4000 | 0x100, "stack": 0x1000}, 88, Errno.EINVAL),  # stack without size
+    ({"flags": 0x4000 | 0x100, "set_tid_size": 1}, 88, Errno.EPERM),
+])
+def test_clone3_refuses_what_linux_refuses(fields: dict[str, int], size: int,
+                                           errno: Errno) -> None:
+    from syscalls import thread
+
+    ctx = make_ctx()
+    values = [fields.get(name, 0) for name in thread.CLONE_ARGS_FIELDS] + [fields.get("tail", 0)]
+    ctx.mem.write(0x1000, struct.pack(f"<{len(values)}Q", *values))
+    with pytest.raises(SyscallError) as err:
+        thread.sys_clone3(ctx, 0x1000, size)
+    assert err.value.errno == errno
