@@ -18,6 +18,7 @@ from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError, from_os_error
 from syscalls.kernel.files import (
     PIPE_CAPACITY,
+    DirectoryListing,
     File,
     HostFile,
     MemoryFile,
@@ -249,6 +250,11 @@ def open_path(ctx: SyscallContext, path: str, flags: int, mode: int) -> File:
             raise SyscallError(Errno.ENXIO)
         if entry.link is not None:
             path = entry.link
+        elif entry.entries is not None:
+            if flags & A.O_ACCMODE != A.O_RDONLY:
+                raise SyscallError(Errno.EISDIR)
+            return DirectoryListing(entry.entries, path, ctx.process.creds.uid,
+                                    ctx.process.creds.gid)
         elif entry.content is not None:
             if flags & A.O_ACCMODE != A.O_RDONLY:
                 raise SyscallError(Errno.EACCES)
@@ -435,7 +441,7 @@ def sys_access(ctx: SyscallContext, path_ptr: int, mode: int) -> int:
 
 def sys_getdents64(ctx: SyscallContext, fd: int, dirp: int, count: int) -> int:
     file = ctx.fds.get(fd)
-    if not isinstance(file, HostFile):
+    if not isinstance(file, (HostFile, DirectoryListing)):
         raise SyscallError(Errno.ENOTDIR)
     if not stat_mod.S_ISDIR(file.mode):
         raise SyscallError(Errno.ENOTDIR)
