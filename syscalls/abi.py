@@ -305,6 +305,9 @@ TABLES: dict[str, FlagTable] = {
     "wait_options": WAIT_OPTIONS,
     "accmode": ACCESS_MODE_NAMES,
     "timer_flags": ((1, "TIMER_ABSTIME"),),
+    "itimer_which": ((0, "ITIMER_REAL"), (1, "ITIMER_VIRTUAL"), (2, "ITIMER_PROF")),
+    "sigev_notify": ((0, "SIGEV_SIGNAL"), (1, "SIGEV_NONE"), (2, "SIGEV_THREAD"),
+                     (4, "SIGEV_THREAD_ID")),
 }
 
 X86_64 = LinuxAbi(

@@ -289,7 +289,8 @@ class Arm(Arch):
         ucontext += bytes(UCONTEXT_SIZE - len(ucontext))
         retcode = struct.pack("<4I", 0xE3A070AD, 0xEF000000, 0, 0)
         siginfo = pack_siginfo(4, info.signo, info.code, info.errno, pid=info.pid,
-                               uid=info.uid, addr=info.addr, status=info.status)
+                               uid=info.uid, addr=info.addr, status=info.status,
+                               timerid=info.timerid, overrun=info.overrun, value=info.value)
         mem.write(frame, siginfo + ucontext + retcode)
         if action.flags & SA_RESTORER:
             lr = action.restorer

@@ -263,7 +263,8 @@ class I386(Arch):
         ucontext = struct.pack("<IIIiI", 0, 0, alt.sp, alt_flags, alt.size) + sigcontext
         ucontext += struct.pack("<Q", saved_mask)
         siginfo = pack_siginfo(4, info.signo, info.code, info.errno, pid=info.pid,
-                               uid=info.uid, addr=info.addr, status=info.status)
+                               uid=info.uid, addr=info.addr, status=info.status,
+                               timerid=info.timerid, overrun=info.overrun, value=info.value)
         # Without SA_RESTORER the kernel returns through the vDSO; elftrace has none, so
         # the handler returns to the retcode in the frame (what kernels without a vDSO did).
         restorer = action.restorer if action.flags & SA_RESTORER else uc_addr + UCONTEXT_SIZE

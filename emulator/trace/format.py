@@ -446,7 +446,61 @@ def p_sysinfo(fc: FormatContext, addr: int) -> str:
     return f"{{uptime={uptime}, ...}}"
 
 
+def _interval_pair(fc: FormatContext, addr: int, bits: int, unit: str) -> str:
+    """struct itimerval / itimerspec: {it_interval, it_value}."""
+    size = 16 if bits == 64 else 8
+    data = _read(fc, addr, 2 * size)
+    if data is None:
+        return hex_addr(addr)
+    parts = []
+    for name, offset in (("it_interval", 0), ("it_value", size)):
+        sec, frac = struct.unpack_from("<qq" if bits == 64 else "<ii", data, offset)
+        parts.append(f"{name}={{tv_sec={sec}, {unit}={frac}}}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def p_itimerval(fc: FormatContext, addr: int) -> str:
+    return _interval_pair(fc, addr, fc.abi.time_bits, "tv_usec")
+
+
+def p_itimerspec(fc: FormatContext, addr: int) -> str:
+    return _interval_pair(fc, addr, fc.abi.time_bits, "tv_nsec")
+
+
+def p_itimerspec64(fc: FormatContext, addr: int) -> str:
+    return _interval_pair(fc, addr, 64, "tv_nsec")
+
+
+def p_sigevent(fc: FormatContext, addr: int) -> str:
+    """struct sigevent as strace prints it (sigev_value only when it is not zero)."""
+    data = _read(fc, addr, fc.word + 12)
+    if data is None:
+        return hex_addr(addr)
+    value = int.from_bytes(data[:fc.word], "little")
+    signo, notify, tid = struct.unpack_from("<iii", data, fc.word)
+    fields = []
+    if value:
+        fields.append(f"sigev_value={{sival_int={struct.unpack_from('<i', data)[0]}, "
+                      f"sival_ptr={hex_addr(value)}}}")
+    if notify != 1:  # SIGEV_NONE sends nothing
+        fields.append("sigev_signo=" + (signal_name(signo) if 0 < signo <= 64 else str(signo)))
+    fields.append("sigev_notify=" + format_enum(notify, fc.abi.table("sigev_notify")))
+    if notify == 4:
+        fields.append(f"sigev_notify_thread_id={tid}")
+    return "{" + ", ".join(fields) + "}"
+
+
+def p_timerid(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 4)
+    return hex_addr(addr) if data is None else f"[{struct.unpack('<i', data)[0]}]"
+
+
 STRUCTS: dict[str, StructPrinter] = {
+    "itimerval": p_itimerval,
+    "itimerspec": p_itimerspec,
+    "itimerspec64": p_itimerspec64,
+    "sigevent": p_sigevent,
+    "timerid": p_timerid,
     "timespec": p_timespec,
     "timespec64": p_timespec64,
     "timeval": p_timeval,
@@ -858,6 +912,11 @@ def format_siginfo(info: SigInfo) -> str:
     fields = [f"si_signo={name}", f"si_code={code_text}"]
     if info.addr is not None and info.code > 0 and info.code != 0x80:
         fields.append(f"si_addr={hex_addr(info.addr)}")
+    elif info.code == -2 and info.timerid is not None:
+        fields += [f"si_timerid={info.timerid:#x}" if info.timerid else "si_timerid=0",
+                   f"si_overrun={info.overrun}",
+                   f"si_int={(info.value & 0xFFFFFFFF) - ((info.value & 0x80000000) << 1)}",
+                   f"si_ptr={hex_addr(info.value) if info.value else 'NULL'}"]
     elif info.code in (0, -6, -1):
         fields += [f"si_pid={info.pid}", f"si_uid={info.uid}"]
     elif info.code == 0x80 and info.signo in (11, 7):

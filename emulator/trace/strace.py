@@ -194,17 +194,22 @@ class Strace:
     def on_signal(self, event: SignalDelivered) -> None:
         if event.tid not in self.live:
             return
-        self._interrupt_others(event.tid)
         info = event.info
+        if info.signo == 9:  # SIGKILL has no stop: the tracee is simply gone
+            return
+        self._interrupt_others(event.tid)
         self._write(self._prefix(event.tid, event.time)
                     + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
 
     def on_killed(self, event: GuestKilled) -> None:
-        self._interrupt_others(event.tid)
+        # A traced process stops for every signal before its default action kills it
+        # (Linux skips its fatal-signal shortcut under ptrace), so strace shows each one.
         info = event.info
-        if info.code > 0:
-            self._write(self._prefix(event.tid, event.time)
-                        + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
+        if info.signo == 9:  # SIGKILL has no stop: the tracee is simply gone
+            return
+        self._interrupt_others(event.tid)
+        self._write(self._prefix(event.tid, event.time)
+                    + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
 
     def on_thread_created(self, event: ThreadCreated) -> None:
         if self.options.follow:

@@ -27,6 +27,7 @@ from syscalls.kernel.signals import (
     default_action,
 )
 from syscalls.kernel.task import Process, Task, TaskState
+from syscalls.kernel.timers import Timers
 
 if TYPE_CHECKING:
     from syscalls.abi import LinuxAbi
@@ -87,6 +88,8 @@ class Kernel:
         self.clock = clock
         self.options = options or KernelOptions()
         self.scheduler = Scheduler(clock)
+        self.timers = Timers(self)
+        self.scheduler.alarms = self.timers
         self.futexes = FutexTable()
         self.process: Process | None = None
         self._tids: itertools.count[int] = itertools.count(1)
@@ -134,8 +137,9 @@ class Kernel:
         if task.pending.add(info):
             self._wake_for_signal(task, info.signo)
 
-    def signal_process(self, info: SigInfo) -> None:
-        """kill(2): queue on the process; some thread that does not block it will take it."""
+    def signal_process(self, info: SigInfo, prefer: Task | None = None) -> None:
+        """kill(2): queue on the process; some thread that does not block it will take it,
+        ``prefer`` first (the running thread, as Linux's complete_signal chooses)."""
         process = self.proc
         live = process.live_tasks()
         if not live:
@@ -148,6 +152,8 @@ class Kernel:
             return
         if not process.pending.add(info):
             return
+        if prefer is not None and prefer.state is not TaskState.EXITED:
+            live = [prefer, *live]
         for task in live:
             if not task.sigmask & bit(info.signo):
                 self._wake_for_signal(task, info.signo)

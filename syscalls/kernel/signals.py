@@ -139,6 +139,11 @@ class SigInfo:
     error_code: int = 0
     status: int = 0
     """For SIGCHLD."""
+    timerid: int | None = None
+    """For SI_TIMER: the POSIX timer that sent it (si_timerid), with ``overrun``."""
+    overrun: int = 0
+    value: int = 0
+    """si_value (sigev_value of a timer, sigqueue's value)."""
 
 
 @dataclass(slots=True)

@@ -62,6 +62,8 @@ class Task:
     exit_code: int = 0
     saved_sigmask: int | None = None
     """A mask to restore after the next signal delivery (ppoll, pselect, sigsuspend)."""
+    cpu_ns: int = 0
+    """CPU time this thread has used (CLOCK_THREAD_CPUTIME_ID), charged per time slice."""
 
     def deliverable(self) -> int:
         """Bits of signals pending on this thread or its process and not blocked here."""
