@@ -398,6 +398,12 @@ class MemoryFile(File):
     def poll(self) -> int:
         return EPOLLIN | EPOLLRDNORM
 
+    @property
+    def pollable(self) -> bool:
+        """Linux's /proc/<pid> files (maps, status, stat, cmdline, environ...) have no
+        poll operation: epoll_ctl refuses them with EPERM (Go then reads them blocking)."""
+        return False
+
 
 class DirectoryListing(File):
     """A directory whose entries the emulator lists (/proc/self/fd, /proc/self/task)."""
@@ -438,6 +444,10 @@ class DirectoryListing(File):
 
     def poll(self) -> int:
         return EPOLLIN | EPOLLRDNORM
+
+    @property
+    def pollable(self) -> bool:
+        return False
 
 
 @dataclass(slots=True)

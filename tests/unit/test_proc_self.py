@@ -116,3 +116,18 @@ def test_task_directory_lists_guest_threads(guest: Guest) -> None:
     assert sorted(name for _, _, name in entries[2:]) == tids
     assert all(dtype == DT_DIR for _, dtype, _ in entries)
     assert guest.open("/proc/self/fd", O_WRONLY | O_DIRECTORY) < 0
+
+
+def test_rendered_proc_files_are_not_pollable_and_report_their_flags(guest: Guest) -> None:
+    """Linux: epoll_ctl(ADD) of /proc/self/maps (no poll operation) fails with EPERM, so
+    Go reads it blocking; F_GETFL shows O_LARGEFILE on a 64-bit kernel, as for any file."""
+    epfd = guest.call(poll.sys_epoll_create1, 0)
+    for path in ("/proc/self/maps", "/proc/self/status", "/proc/self/cmdline"):
+        fd = guest.open(path, O_RDONLY | 0o4000)  # O_NONBLOCK, as Go's os.Open tries
+        assert fd >= 0
+        event = guest.scratch + 0x3000
+        guest.machine.mem.write(event, struct.pack("<IQ", 0x80000007, 0))
+        assert guest.call(poll.sys_epoll_ctl, epfd, 1, fd, event) == -1  # EPERM
+        assert guest.call(fs.sys_fcntl, fd, 3, 0) == 0o4000 | 0o100000  # F_GETFL
+    dirfd = guest.open("/proc/self/fd", O_RDONLY | O_DIRECTORY)
+    assert guest.call(fs.sys_fcntl, dirfd, 3, 0) == O_DIRECTORY | 0o100000
