@@ -169,7 +169,8 @@ PRCTL: FlagTable = (
 )
 
 GETRANDOM: FlagTable = ((1, "GRND_NONBLOCK"), (2, "GRND_RANDOM"), (4, "GRND_INSECURE"))
-EFD_FLAGS: FlagTable = ((1, "EFD_SEMAPHORE"), (0o4000, "EFD_NONBLOCK"), (0o2000000, "EFD_CLOEXEC"))
+# In strace's order (xlat/efd_flags.in), which is how it prints a combination.
+EFD_FLAGS: FlagTable = ((1, "EFD_SEMAPHORE"), (0o2000000, "EFD_CLOEXEC"), (0o4000, "EFD_NONBLOCK"))
 EPOLL_CREATE: FlagTable = ((0o2000000, "EPOLL_CLOEXEC"),)
 
 SOCK_TYPES: FlagTable = ((1, "SOCK_STREAM"), (2, "SOCK_DGRAM"), (3, "SOCK_RAW"), (5,

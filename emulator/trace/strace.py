@@ -250,6 +250,9 @@ class Strace:
         self.out.flush()
 
     def execve_line(self, path: str, argv: list[bytes], envp_addr: int, env_count: int) -> None:
-        args = "[" + ", ".join(quote(a) for a in argv) + "]"
+        # As strace: each string cut at -s bytes, and at most -s of them.
+        limit = self.options.strsize
+        shown = [quote(a[:limit], truncated=len(a) > limit) for a in argv[:limit]]
+        args = "[" + ", ".join(shown + (["..."] if len(argv) > limit else [])) + "]"
         self._write(f'execve({quote(path.encode())}, {args}, {envp_addr:#x} '
                     f"/* {env_count} vars */) = 0")
