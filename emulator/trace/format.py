@@ -345,6 +345,8 @@ def _epoll_event(fc: FormatContext, data: bytes) -> str:
 
 
 def p_epoll_event(fc: FormatContext, addr: int) -> str:
+    if len(fc.args) > 1 and fc.args[1] == 2:  # EPOLL_CTL_DEL ignores it: strace shows the address
+        return hex_addr(addr)
     data = _read(fc, addr, fc.abi.epoll_event_size)
     return hex_addr(addr) if data is None else _epoll_event(fc, data)
 

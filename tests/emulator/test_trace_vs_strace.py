@@ -47,3 +47,11 @@ def test_eventfd_flags_print_in_strace_order() -> None:
     native, traced = _both(["-e", "trace=eventfd2"], [WORK, "sleep"])
     pick = [line for line in native if line.startswith("eventfd2(")]
     assert pick and pick == [line for line in traced if line.startswith("eventfd2(")]
+
+
+def test_epoll_ctl_del_prints_the_event_address_like_strace() -> None:
+    native, traced = _both(["-e", "trace=epoll_ctl"], ["bins/net-1.27-amd64-static-stripped"])
+    shape = re.compile(r"epoll_ctl\(\d+, EPOLL_CTL_DEL, \d+, 0x[0-9a-f]+\) = 0$")
+    for lines in (native, traced):
+        dels = [line for line in lines if "EPOLL_CTL_DEL" in line]
+        assert dels and all(shape.match(line) for line in dels), dels
