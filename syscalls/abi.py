@@ -306,6 +306,8 @@ TABLES: dict[str, FlagTable] = {
     "wait_options": WAIT_OPTIONS,
     "accmode": ACCESS_MODE_NAMES,
     "timer_flags": ((1, "TIMER_ABSTIME"),),
+    "flock_op": ((1, "LOCK_SH"), (2, "LOCK_EX"), (4, "LOCK_NB"), (8, "LOCK_UN"),
+                 (32, "LOCK_MAND"), (64, "LOCK_READ"), (128, "LOCK_WRITE")),
     "itimer_which": ((0, "ITIMER_REAL"), (1, "ITIMER_VIRTUAL"), (2, "ITIMER_PROF")),
     "sigev_notify": ((0, "SIGEV_SIGNAL"), (1, "SIGEV_NONE"), (2, "SIGEV_THREAD"),
                      (4, "SIGEV_THREAD_ID")),

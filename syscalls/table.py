@@ -16,6 +16,7 @@ from syscalls import (
     arch_i386,
     arch_x86_64,
     fs,
+    fsinfo,
     futex,
     mm,
     net,
@@ -32,7 +33,7 @@ from syscalls.numbers import i386 as i386_numbers
 from syscalls.numbers import x86_64 as x86_64_numbers
 from syscalls.spec import Decoder, SyscallSpec, make_decoder
 
-COMMON_FAMILIES = (fs, mm, process, thread, futex, signal, time, poll, net)
+COMMON_FAMILIES = (fs, fsinfo, mm, process, thread, futex, signal, time, poll, net)
 
 
 @dataclass(frozen=True, slots=True)

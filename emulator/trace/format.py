@@ -497,7 +497,42 @@ def p_timerid(fc: FormatContext, addr: int) -> str:
     return hex_addr(addr) if data is None else f"[{struct.unpack('<i', data)[0]}]"
 
 
+FS_MAGICS = {0x01021994: "TMPFS_MAGIC", 0xEF53: "EXT2_SUPER_MAGIC", 0x9FA0: "PROC_SUPER_MAGIC",
+             0x794C7630: "OVERLAYFS_SUPER_MAGIC", 0x9123683E: "BTRFS_SUPER_MAGIC",
+             0x58465342: "XFS_SUPER_MAGIC", 0x62656572: "SYSFS_MAGIC",
+             0x63677270: "CGROUP2_SUPER_MAGIC", 0x50495045: "PIPEFS_MAGIC",
+             0x09041934: "ANON_INODE_FS_MAGIC"}
+ST_FLAGS = ((1, "ST_RDONLY"), (2, "ST_NOSUID"), (4, "ST_NODEV"), (8, "ST_NOEXEC"),
+            (16, "ST_SYNCHRONOUS"), (32, "ST_VALID"), (64, "ST_MANDLOCK"),
+            (1024, "ST_NOATIME"), (2048, "ST_NODIRATIME"), (4096, "ST_RELATIME"),
+            (8192, "ST_NOSYMFOLLOW"))
+
+
+def _statfs(fc: FormatContext, addr: int, wide: bool) -> str:
+    word = fc.word
+    layout = "<7q2i7q" if word == 8 else ("<II5Q2i7I" if wide else "<7I2i7I")
+    data = _read(fc, addr, struct.calcsize(layout))
+    if data is None:
+        return hex_addr(addr)
+    v = struct.unpack(layout, data)
+    ftype = v[0] & 0xFFFFFFFF
+    return (f"{{f_type={FS_MAGICS.get(ftype, f'{ftype:#x}')}, f_bsize={v[1]}, f_blocks={v[2]}, "
+            f"f_bfree={v[3]}, f_bavail={v[4]}, f_files={v[5]}, f_ffree={v[6]}, "
+            f"f_fsid={{val=[{v[7] & 0xFFFFFFFF:#x}, {v[8] & 0xFFFFFFFF:#x}]}}, "
+            f"f_namelen={v[9]}, f_frsize={v[10]}, f_flags={format_flags(v[11], ST_FLAGS)}}}")
+
+
+def p_statfs(fc: FormatContext, addr: int) -> str:
+    return _statfs(fc, addr, False)
+
+
+def p_statfs64(fc: FormatContext, addr: int) -> str:
+    return _statfs(fc, addr, True)
+
+
 STRUCTS: dict[str, StructPrinter] = {
+    "statfs": p_statfs,
+    "statfs64": p_statfs64,
     "itimerval": p_itimerval,
     "itimerspec": p_itimerspec,
     "itimerspec64": p_itimerspec64,
