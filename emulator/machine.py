@@ -561,11 +561,14 @@ class Machine:
         # A bounded run slices even a lone spinning thread, or the bound could never act.
         # With other threads alive, a syscall in this slice may make one runnable (a futex
         # wake): the slice must still end, or a thread that then spins starves it.
+        timers = self.kernel.timers
         armed = (self._needs_timer() or self.options.max_slices is not None
-                 or (len(self.process.tasks) > 1 and len(self.process.live_tasks()) > 1))
+                 or (len(self.process.tasks) > 1 and len(self.process.live_tasks()) > 1)
+                 or timers.cpu_armed)
         if armed:
             self.timer.arm()
         error: UcError | None = None
+        timers.cpu.begin(task)
         try:
             cpu.run(begin)
         except UcError as exc:
@@ -574,6 +577,9 @@ class Machine:
             if armed:
                 self.timer.disarm()
         cpu.run_after_stop()
+        # A CPU-time timer (SIGPROF for a profiler) that this slice made expire signals the
+        # thread that ran it, where it stands: the profile sample must be this thread's.
+        profiled = timers.charge() is task and error is None and cpu.trap is None
         if error is not None:
             self._fault(task, error)
             return False
@@ -583,6 +589,8 @@ class Machine:
         if not cpu.stop_requested and cpu.pc == self.arch.never_address:
             self._signal_fault(task, SigInfo(Sig.SIGSEGV, SEGV_MAPERR, addr=cpu.pc))
             return False
+        if profiled and task.state is TaskState.RUNNABLE and task.blocked is None:
+            self._deliver_signals(task)
         return self.timer.fired or self.yield_requested
 
     # Blocking, restarting ----------------------------------------------------------------

@@ -169,7 +169,8 @@ PRCTL: FlagTable = (
 )
 
 GETRANDOM: FlagTable = ((1, "GRND_NONBLOCK"), (2, "GRND_RANDOM"), (4, "GRND_INSECURE"))
-EFD_FLAGS: FlagTable = ((1, "EFD_SEMAPHORE"), (0o4000, "EFD_NONBLOCK"), (0o2000000, "EFD_CLOEXEC"))
+# In strace's order (xlat/efd_flags.in), which is how it prints a combination.
+EFD_FLAGS: FlagTable = ((1, "EFD_SEMAPHORE"), (0o2000000, "EFD_CLOEXEC"), (0o4000, "EFD_NONBLOCK"))
 EPOLL_CREATE: FlagTable = ((0o2000000, "EPOLL_CLOEXEC"),)
 
 SOCK_TYPES: FlagTable = ((1, "SOCK_STREAM"), (2, "SOCK_DGRAM"), (3, "SOCK_RAW"), (5,
@@ -312,6 +313,11 @@ TABLES: dict[str, FlagTable] = {
     "no_flags": (),
     "accmode": ACCESS_MODE_NAMES,
     "timer_flags": ((1, "TIMER_ABSTIME"),),
+    "flock_op": ((1, "LOCK_SH"), (2, "LOCK_EX"), (4, "LOCK_NB"), (8, "LOCK_UN"),
+                 (32, "LOCK_MAND"), (64, "LOCK_READ"), (128, "LOCK_WRITE")),
+    "itimer_which": ((0, "ITIMER_REAL"), (1, "ITIMER_VIRTUAL"), (2, "ITIMER_PROF")),
+    "sigev_notify": ((0, "SIGEV_SIGNAL"), (1, "SIGEV_NONE"), (2, "SIGEV_THREAD"),
+                     (4, "SIGEV_THREAD_ID")),
 }
 
 X86_64 = LinuxAbi(

@@ -18,6 +18,7 @@ from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError, from_os_error
 from syscalls.kernel.files import (
     PIPE_CAPACITY,
+    DirectoryListing,
     File,
     HostFile,
     MemoryFile,
@@ -249,10 +250,19 @@ def open_path(ctx: SyscallContext, path: str, flags: int, mode: int) -> File:
             raise SyscallError(Errno.ENXIO)
         if entry.link is not None:
             path = entry.link
+        elif entry.entries is not None:
+            if flags & A.O_ACCMODE != A.O_RDONLY:
+                raise SyscallError(Errno.EISDIR)
+            listing = DirectoryListing(entry.entries, path, ctx.process.creds.uid,
+                                       ctx.process.creds.gid)
+            listing.flags = _guest_status_flags(ctx, flags)
+            return listing
         elif entry.content is not None:
             if flags & A.O_ACCMODE != A.O_RDONLY:
                 raise SyscallError(Errno.EACCES)
-            return MemoryFile(entry.content, path)
+            rendered = MemoryFile(entry.content, path)
+            rendered.flags = _guest_status_flags(ctx, flags)
+            return rendered
     host_flags = _host_open_flags(ctx, flags)
     if r.root.read_only and _open_writes(r, path, flags, host_flags):
         r.root.check_write(path)
@@ -260,10 +270,14 @@ def open_path(ctx: SyscallContext, path: str, flags: int, mode: int) -> File:
         fd = r.root.open(path, host_flags, mode & 0o7777)
     except OSError as exc:
         raise from_os_error(exc) from None
+    return HostFile(fd, _guest_status_flags(ctx, flags), path)
+
+
+def _guest_status_flags(ctx: SyscallContext, flags: int) -> int:
+    """What F_GETFL reports for a file opened with ``flags``."""
     guest_flags = flags & ~(A.O_CREAT | A.O_EXCL | A.O_NOCTTY | A.O_TRUNC | A.O_CLOEXEC)
     # Linux reports O_LARGEFILE in F_GETFL on 64-bit kernels for every open file.
-    guest_flags |= ctx.abi.open_flags.largefile if ctx.abi.word_size == 8 else 0
-    return HostFile(fd, guest_flags, path)
+    return guest_flags | (ctx.abi.open_flags.largefile if ctx.abi.word_size == 8 else 0)
 
 
 def _open_writes(r: PathResolver, path: str, flags: int, host_flags: int) -> bool:
@@ -435,7 +449,7 @@ def sys_access(ctx: SyscallContext, path_ptr: int, mode: int) -> int:
 
 def sys_getdents64(ctx: SyscallContext, fd: int, dirp: int, count: int) -> int:
     file = ctx.fds.get(fd)
-    if not isinstance(file, HostFile):
+    if not isinstance(file, (HostFile, DirectoryListing)):
         raise SyscallError(Errno.ENOTDIR)
     if not stat_mod.S_ISDIR(file.mode):
         raise SyscallError(Errno.ENOTDIR)

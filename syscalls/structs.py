@@ -238,16 +238,18 @@ SIGINFO_SIZE = 128
 
 def pack_siginfo(word_size: int, signo: int, code: int, errno: int = 0, *, pid: int = 0,
                  uid: int = 0, addr: int | None = None, status: int = 0,
-                 value: int = 0) -> bytes:
-    """siginfo_t: signo, errno, code, then the union at the word-aligned offset.
-
-    ``status`` (SIGCHLD's si_status) and ``value`` (the _rt member's sigval_t) share the
-    slot after pid and uid."""
+                 timerid: int | None = None, overrun: int = 0, value: int = 0) -> bytes:
+    """siginfo_t: signo, errno, code, then the union at the word-aligned offset: the
+    faulting address, or two ints (pid and uid; a POSIX timer's id and overrun count)
+    followed by the exit status (SIGCHLD) or the sigval word (timers, sigqueue)."""
     head = struct.pack("<iii", signo, errno, code)
     union_off = 16 if word_size == 8 else 12
     body = head + bytes(union_off - len(head))
     if addr is not None:
         body += addr.to_bytes(word_size, "little")
+    elif timerid is not None:
+        body += struct.pack("<iI", timerid, overrun) + (
+            value & ((1 << (8 * word_size)) - 1)).to_bytes(word_size, "little")
     else:
         body += struct.pack("<II", pid, uid)
         if status:

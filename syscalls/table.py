@@ -18,6 +18,7 @@ from syscalls import (
     arch_i386,
     arch_x86_64,
     fs,
+    fsinfo,
     futex,
     mm,
     net,
@@ -39,7 +40,7 @@ from syscalls.spec import Decoder, SyscallSpec, make_decoder
 if TYPE_CHECKING:
     from syscalls.kernel.memory import GuestMemory
 
-COMMON_FAMILIES = (fs, mm, process, thread, futex, signal, time, poll, net, pidfd)
+COMMON_FAMILIES = (fs, fsinfo, mm, process, thread, futex, signal, time, poll, net, pidfd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,35 @@
-"""Clocks and sleeping: clock_gettime(64), clock_getres, gettimeofday, time, nanosleep,
-clock_nanosleep(64).
+"""Clocks, sleeping and timers: clock_gettime(64), clock_getres, gettimeofday, time,
+nanosleep, clock_nanosleep(64); setitimer, getitimer, alarm; timer_create,
+timer_settime(64), timer_gettime(64), timer_getoverrun, timer_delete.
 
 There is no vDSO: every clock read is a syscall, as under qemu-user, so the trace shows
 them. A sleep interrupted by a signal handler returns EINTR and, for nanosleep, writes
-the time that remained.
+the time that remained. The CPU-time clocks count what guest threads used (see
+syscalls/kernel/timers.py, which also keeps the timers).
 """
 
 from __future__ import annotations
 
+import struct
+
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.clock import CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID
+from syscalls.kernel.timers import (
+    ITIMER_REAL,
+    SIGEV_SIGNAL,
+    Timer,
+)
 from syscalls.kernel.wait import Block, WakeReason
 from syscalls.spec import (
     CLOCK,
     Enum_,
     Flags,
+    Int,
     Ptr,
     Restart,
     Struct,
+    UInt,
     out,
     spec,
 )
@@ -33,6 +45,10 @@ TIMER_ABSTIME = 1
 
 
 def _clock_now(ctx: SyscallContext, clock_id: int) -> int:
+    if clock_id == CLOCK_THREAD_CPUTIME_ID:
+        return ctx.kernel.timers.cpu.thread_ns(ctx.task)
+    if clock_id == CLOCK_PROCESS_CPUTIME_ID:
+        return ctx.kernel.timers.cpu.process_total_ns()
     if not ctx.kernel.clock.valid(clock_id):
         raise SyscallError(Errno.EINVAL)
     return ctx.kernel.clock.now_ns(clock_id)
@@ -148,6 +164,154 @@ def write_remaining(ctx: SyscallContext, block: Block) -> None:
     ctx.mem.write(rem, pack_timespec(int(left * NS), bits))
 
 
+# Interval timers ---------------------------------------------------------------------------
+
+US = 1000
+
+
+def _itimer(ctx: SyscallContext, which: int) -> Timer:
+    timer = ctx.kernel.timers.itimers.get(which)
+    if timer is None:
+        raise SyscallError(Errno.EINVAL)
+    return timer
+
+
+def _pack_itimerval(ctx: SyscallContext, timer: Timer) -> bytes:
+    """struct itimerval {it_interval, it_value}: timevals, truncated to microseconds."""
+    value, interval = ctx.kernel.timers.remaining(timer)
+    bits = ctx.abi.time_bits
+    return pack_timeval(interval, bits) + pack_timeval(value, bits)
+
+
+def _timeval_ns(sec: int, usec: int) -> int:
+    if sec < 0 or not 0 <= usec < 1_000_000:
+        raise SyscallError(Errno.EINVAL)
+    return sec * NS + usec * US
+
+
+def sys_setitimer(ctx: SyscallContext, which: int, new: int, old: int) -> int:
+    timer = _itimer(ctx, which)
+    bits = ctx.abi.time_bits
+    # A NULL new value disarms, as Linux still accepts (with a warning in its log).
+    interval_ns = value_ns = 0
+    if new:
+        size = timespec_size(bits)
+        raw = ctx.mem.read(new, 2 * size)
+        interval_ns = _timeval_ns(*unpack_timespec(raw[:size], bits))
+        value_ns = _timeval_ns(*unpack_timespec(raw[size:], bits))
+    if old:
+        ctx.mem.write(old, _pack_itimerval(ctx, timer))
+    _arm(ctx, timer, value_ns, interval_ns)
+    return 0
+
+
+def _arm(ctx: SyscallContext, timer: Timer, value_ns: int, interval_ns: int,
+         absolute: bool = False) -> None:
+    ctx.kernel.timers.arm(timer, value_ns, interval_ns, absolute)
+    if timer.armed:
+        # The running slice began with no timer to watch and may never end by itself (a
+        # lone thread spinning until SIGPROF or SIGALRM): end it; the next one is timed.
+        ctx.cpu.end_slice()
+
+
+def sys_getitimer(ctx: SyscallContext, which: int, value: int) -> int:
+    ctx.mem.write(value, _pack_itimerval(ctx, _itimer(ctx, which)))
+    return 0
+
+
+def sys_alarm(ctx: SyscallContext, seconds: int) -> int:
+    """ITIMER_REAL in whole seconds; returns the seconds that were left, rounded to the
+    nearest (never 0 for a pending alarm), as Linux's alarm_setitimer does."""
+    timers = ctx.kernel.timers
+    timer = timers.itimers[ITIMER_REAL]
+    left, _ = timers.remaining(timer)
+    _arm(ctx, timer, (seconds & 0xFFFFFFFF) * NS, 0)
+    sec, rest = divmod(left // US, 1_000_000)
+    if (sec == 0 and rest) or rest >= 500_000:
+        sec += 1
+    return sec
+
+
+# POSIX timers ------------------------------------------------------------------------------
+
+def sys_timer_create(ctx: SyscallContext, clock_id: int, sevp: int, timerid: int) -> int:
+    timers = ctx.kernel.timers
+    if sevp:
+        word = ctx.abi.word_size
+        raw = ctx.mem.read(sevp, word + 12)
+        sigval = int.from_bytes(raw[:word], "little")
+        signo, notify, tid = struct.unpack_from("<iii", raw, word)
+        timer = timers.create(clock_id, ctx.task, notify, signo, tid, sigval)
+    else:
+        # No sigevent: SIGALRM to the process, with the timer's id as its value.
+        timer = timers.create(clock_id, ctx.task, SIGEV_SIGNAL, 14, 0, None)
+    assert timer.timer_id is not None
+    try:
+        ctx.mem.write(timerid, struct.pack("<i", timer.timer_id))
+    except SyscallError:
+        timers.delete(timer.timer_id)
+        raise
+    return 0
+
+
+def _pack_itimerspec(ctx: SyscallContext, timer: Timer, bits: int) -> bytes:
+    value, interval = ctx.kernel.timers.remaining(timer)
+    return pack_timespec(interval, bits) + pack_timespec(value, bits)
+
+
+def do_timer_settime(ctx: SyscallContext, timer_id: int, flags: int, new: int, old: int,
+                     bits: int) -> int:
+    timers = ctx.kernel.timers
+    timer = timers.get(timer_id)
+    if not new:
+        raise SyscallError(Errno.EINVAL)
+    size = timespec_size(bits)
+    raw = ctx.mem.read(new, 2 * size)
+    interval = unpack_timespec(raw[:size], bits)
+    value = unpack_timespec(raw[size:], bits)
+    for sec, nsec in (interval, value):
+        if sec < 0 or not 0 <= nsec < NS:
+            raise SyscallError(Errno.EINVAL)
+    if old:
+        ctx.mem.write(old, _pack_itimerspec(ctx, timer, bits))
+    _arm(ctx, timer, value[0] * NS + value[1], interval[0] * NS + interval[1],
+         absolute=bool(flags & TIMER_ABSTIME))
+    return 0
+
+
+def sys_timer_settime(ctx: SyscallContext, timer_id: int, flags: int, new: int,
+                      old: int) -> int:
+    return do_timer_settime(ctx, timer_id, flags, new, old, ctx.abi.time_bits)
+
+
+def sys_timer_settime64(ctx: SyscallContext, timer_id: int, flags: int, new: int,
+                        old: int) -> int:
+    return do_timer_settime(ctx, timer_id, flags, new, old, 64)
+
+
+def do_timer_gettime(ctx: SyscallContext, timer_id: int, cur: int, bits: int) -> int:
+    timer = ctx.kernel.timers.get(timer_id)
+    ctx.mem.write(cur, _pack_itimerspec(ctx, timer, bits))
+    return 0
+
+
+def sys_timer_gettime(ctx: SyscallContext, timer_id: int, cur: int) -> int:
+    return do_timer_gettime(ctx, timer_id, cur, ctx.abi.time_bits)
+
+
+def sys_timer_gettime64(ctx: SyscallContext, timer_id: int, cur: int) -> int:
+    return do_timer_gettime(ctx, timer_id, cur, 64)
+
+
+def sys_timer_getoverrun(ctx: SyscallContext, timer_id: int) -> int:
+    return ctx.kernel.timers.get(timer_id).last_overrun
+
+
+def sys_timer_delete(ctx: SyscallContext, timer_id: int) -> int:
+    ctx.kernel.timers.delete(timer_id)
+    return 0
+
+
 TS = Struct(name="timespec")
 TS64 = Struct(name="timespec64")
 
@@ -167,4 +331,19 @@ SPECS = (
     spec("clock_nanosleep_time64", sys_clock_nanosleep_time64, Enum_(table="clock"),
          Flags(table="timer_flags"), TS64, out(TS64), restart=Restart.BLOCK,
          classes=(CLOCK,)),
+    spec("setitimer", sys_setitimer, Enum_(table="itimer_which"), Struct(name="itimerval"),
+         out(Struct(name="itimerval"))),
+    spec("getitimer", sys_getitimer, Enum_(table="itimer_which"),
+         out(Struct(name="itimerval"))),
+    spec("alarm", sys_alarm, UInt()),
+    spec("timer_create", sys_timer_create, Enum_(table="clock"), Struct(name="sigevent"),
+         out(Struct(name="timerid"))),
+    spec("timer_settime", sys_timer_settime, Int(), Flags(table="timer_flags"),
+         Struct(name="itimerspec"), out(Struct(name="itimerspec"))),
+    spec("timer_settime64", sys_timer_settime64, Int(), Flags(table="timer_flags"),
+         Struct(name="itimerspec64"), out(Struct(name="itimerspec64"))),
+    spec("timer_gettime", sys_timer_gettime, Int(), out(Struct(name="itimerspec"))),
+    spec("timer_gettime64", sys_timer_gettime64, Int(), out(Struct(name="itimerspec64"))),
+    spec("timer_getoverrun", sys_timer_getoverrun, Int()),
+    spec("timer_delete", sys_timer_delete, Int()),
 )

@@ -194,7 +194,7 @@ class AArch64(Arch):
         # The terminator is the zeroed record already there.
         siginfo = pack_siginfo(8, info.signo, info.code, info.errno, pid=info.pid,
                                uid=info.uid, addr=info.addr, status=info.status,
-                               value=info.value)
+                               timerid=info.timerid, overrun=info.overrun, value=info.value)
         mem.write(frame, siginfo + bytes(ucontext))
         mem.write(record, struct.pack("<QQ", xregs[29], xregs[30]))
         lr = action.restorer if action.flags & SA_RESTORER else SIGRETURN_PAGE

@@ -290,7 +290,7 @@ class Arm(Arch):
         retcode = struct.pack("<4I", 0xE3A070AD, 0xEF000000, 0, 0)
         siginfo = pack_siginfo(4, info.signo, info.code, info.errno, pid=info.pid,
                                uid=info.uid, addr=info.addr, status=info.status,
-                               value=info.value)
+                               timerid=info.timerid, overrun=info.overrun, value=info.value)
         mem.write(frame, siginfo + ucontext + retcode)
         if action.flags & SA_RESTORER:
             lr = action.restorer

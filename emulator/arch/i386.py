@@ -264,7 +264,7 @@ class I386(Arch):
         ucontext += struct.pack("<Q", saved_mask)
         siginfo = pack_siginfo(4, info.signo, info.code, info.errno, pid=info.pid,
                                uid=info.uid, addr=info.addr, status=info.status,
-                               value=info.value)
+                               timerid=info.timerid, overrun=info.overrun, value=info.value)
         # Without SA_RESTORER the kernel returns through the vDSO; elftrace has none, so
         # the handler returns to the retcode in the frame (what kernels without a vDSO did).
         restorer = action.restorer if action.flags & SA_RESTORER else uc_addr + UCONTEXT_SIZE

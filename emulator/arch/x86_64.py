@@ -192,7 +192,7 @@ class X86_64(Arch):
         assert len(ucontext) == UCONTEXT_SIZE
         siginfo = pack_siginfo(8, info.signo, info.code, info.errno, pid=info.pid,
                                uid=info.uid, addr=info.addr, status=info.status,
-                               value=info.value)
+                               timerid=info.timerid, overrun=info.overrun, value=info.value)
         restorer = action.restorer if action.flags & SA_RESTORER else 0
         mem.write(frame, struct.pack("<Q", restorer) + ucontext + siginfo)
         eflags = gprs[17] & ~(0x100 | 0x400 | 0x40000)  # clear TF, DF, AC as the kernel does

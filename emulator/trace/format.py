@@ -345,6 +345,8 @@ def _epoll_event(fc: FormatContext, data: bytes) -> str:
 
 
 def p_epoll_event(fc: FormatContext, addr: int) -> str:
+    if len(fc.args) > 1 and fc.args[1] == 2:  # EPOLL_CTL_DEL ignores it: strace shows the address
+        return hex_addr(addr)
     data = _read(fc, addr, fc.abi.epoll_event_size)
     return hex_addr(addr) if data is None else _epoll_event(fc, data)
 
@@ -458,7 +460,96 @@ def p_sysinfo(fc: FormatContext, addr: int) -> str:
     return f"{{uptime={uptime}, ...}}"
 
 
+def _interval_pair(fc: FormatContext, addr: int, bits: int, unit: str) -> str:
+    """struct itimerval / itimerspec: {it_interval, it_value}."""
+    size = 16 if bits == 64 else 8
+    data = _read(fc, addr, 2 * size)
+    if data is None:
+        return hex_addr(addr)
+    parts = []
+    for name, offset in (("it_interval", 0), ("it_value", size)):
+        sec, frac = struct.unpack_from("<qq" if bits == 64 else "<ii", data, offset)
+        parts.append(f"{name}={{tv_sec={sec}, {unit}={frac}}}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def p_itimerval(fc: FormatContext, addr: int) -> str:
+    return _interval_pair(fc, addr, fc.abi.time_bits, "tv_usec")
+
+
+def p_itimerspec(fc: FormatContext, addr: int) -> str:
+    return _interval_pair(fc, addr, fc.abi.time_bits, "tv_nsec")
+
+
+def p_itimerspec64(fc: FormatContext, addr: int) -> str:
+    return _interval_pair(fc, addr, 64, "tv_nsec")
+
+
+def p_sigevent(fc: FormatContext, addr: int) -> str:
+    """struct sigevent as strace prints it (sigev_value only when it is not zero)."""
+    data = _read(fc, addr, fc.word + 12)
+    if data is None:
+        return hex_addr(addr)
+    value = int.from_bytes(data[:fc.word], "little")
+    signo, notify, tid = struct.unpack_from("<iii", data, fc.word)
+    fields = []
+    if value:
+        fields.append(f"sigev_value={{sival_int={struct.unpack_from('<i', data)[0]}, "
+                      f"sival_ptr={hex_addr(value)}}}")
+    if notify != 1:  # SIGEV_NONE sends nothing
+        fields.append("sigev_signo=" + (signal_name(signo) if 0 < signo <= 64 else str(signo)))
+    fields.append("sigev_notify=" + format_enum(notify, fc.abi.table("sigev_notify")))
+    if notify == 4:
+        fields.append(f"sigev_notify_thread_id={tid}")
+    return "{" + ", ".join(fields) + "}"
+
+
+def p_timerid(fc: FormatContext, addr: int) -> str:
+    data = _read(fc, addr, 4)
+    return hex_addr(addr) if data is None else f"[{struct.unpack('<i', data)[0]}]"
+
+
+FS_MAGICS = {0x01021994: "TMPFS_MAGIC", 0xEF53: "EXT2_SUPER_MAGIC", 0x9FA0: "PROC_SUPER_MAGIC",
+             0x794C7630: "OVERLAYFS_SUPER_MAGIC", 0x9123683E: "BTRFS_SUPER_MAGIC",
+             0x58465342: "XFS_SUPER_MAGIC", 0x62656572: "SYSFS_MAGIC",
+             0x63677270: "CGROUP2_SUPER_MAGIC", 0x50495045: "PIPEFS_MAGIC",
+             0x09041934: "ANON_INODE_FS_MAGIC"}
+ST_FLAGS = ((1, "ST_RDONLY"), (2, "ST_NOSUID"), (4, "ST_NODEV"), (8, "ST_NOEXEC"),
+            (16, "ST_SYNCHRONOUS"), (32, "ST_VALID"), (64, "ST_MANDLOCK"),
+            (1024, "ST_NOATIME"), (2048, "ST_NODIRATIME"), (4096, "ST_RELATIME"),
+            (8192, "ST_NOSYMFOLLOW"))
+
+
+def _statfs(fc: FormatContext, addr: int, wide: bool) -> str:
+    word = fc.word
+    layout = "<7q2i7q" if word == 8 else ("<II5Q2i7I" if wide else "<7I2i7I")
+    data = _read(fc, addr, struct.calcsize(layout))
+    if data is None:
+        return hex_addr(addr)
+    v = struct.unpack(layout, data)
+    ftype = v[0] & 0xFFFFFFFF
+    return (f"{{f_type={FS_MAGICS.get(ftype, f'{ftype:#x}')}, f_bsize={v[1]}, f_blocks={v[2]}, "
+            f"f_bfree={v[3]}, f_bavail={v[4]}, f_files={v[5]}, f_ffree={v[6]}, "
+            f"f_fsid={{val=[{v[7] & 0xFFFFFFFF:#x}, {v[8] & 0xFFFFFFFF:#x}]}}, "
+            f"f_namelen={v[9]}, f_frsize={v[10]}, f_flags={format_flags(v[11], ST_FLAGS)}}}")
+
+
+def p_statfs(fc: FormatContext, addr: int) -> str:
+    return _statfs(fc, addr, False)
+
+
+def p_statfs64(fc: FormatContext, addr: int) -> str:
+    return _statfs(fc, addr, True)
+
+
 STRUCTS: dict[str, StructPrinter] = {
+    "statfs": p_statfs,
+    "statfs64": p_statfs64,
+    "itimerval": p_itimerval,
+    "itimerspec": p_itimerspec,
+    "itimerspec64": p_itimerspec64,
+    "sigevent": p_sigevent,
+    "timerid": p_timerid,
     "timespec": p_timespec,
     "timespec64": p_timespec64,
     "timeval": p_timeval,
@@ -999,6 +1090,11 @@ def format_siginfo(info: SigInfo) -> str:
     fields = [f"si_signo={name}", f"si_code={code_text}"]
     if info.addr is not None and info.code > 0 and info.code != 0x80:
         fields.append(f"si_addr={hex_addr(info.addr)}")
+    elif info.code == -2 and info.timerid is not None:
+        fields += [f"si_timerid={info.timerid:#x}" if info.timerid else "si_timerid=0",
+                   f"si_overrun={info.overrun}",
+                   f"si_int={(info.value & 0xFFFFFFFF) - ((info.value & 0x80000000) << 1)}",
+                   f"si_ptr={hex_addr(info.value) if info.value else 'NULL'}"]
     elif info.code <= 0 and info.code != -2:
         # strace's print_si_info for senders' codes: who sent it, and the sigval if any.
         fields += [f"si_pid={info.pid}", f"si_uid={info.uid}"]

@@ -196,17 +196,22 @@ class Strace:
     def on_signal(self, event: SignalDelivered) -> None:
         if event.tid not in self.live:
             return
-        self._interrupt_others(event.tid)
         info = event.info
+        if info.signo == 9:  # SIGKILL has no stop: the tracee is simply gone
+            return
+        self._interrupt_others(event.tid)
         self._write(self._prefix(event.tid, event.time)
                     + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
 
     def on_killed(self, event: GuestKilled) -> None:
-        self._interrupt_others(event.tid)
+        # A traced process stops for every signal before its default action kills it
+        # (Linux skips its fatal-signal shortcut under ptrace), so strace shows each one.
         info = event.info
-        if info.code > 0:
-            self._write(self._prefix(event.tid, event.time)
-                        + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
+        if info.signo == 9:  # SIGKILL has no stop: the tracee is simply gone
+            return
+        self._interrupt_others(event.tid)
+        self._write(self._prefix(event.tid, event.time)
+                    + f"--- {signal_name(info.signo)} {format_siginfo(info)} ---")
 
     def on_thread_created(self, event: ThreadCreated) -> None:
         if self.options.follow:
@@ -247,6 +252,9 @@ class Strace:
         self.out.flush()
 
     def execve_line(self, path: str, argv: list[bytes], envp_addr: int, env_count: int) -> None:
-        args = "[" + ", ".join(quote(a) for a in argv) + "]"
+        # As strace: each string cut at -s bytes, and at most -s of them.
+        limit = self.options.strsize
+        shown = [quote(a[:limit], truncated=len(a) > limit) for a in argv[:limit]]
+        args = "[" + ", ".join(shown + (["..."] if len(argv) > limit else [])) + "]"
         self._write(f'execve({quote(path.encode())}, {args}, {envp_addr:#x} '
                     f"/* {env_count} vars */) = 0")

@@ -48,6 +48,11 @@ class Clock:
     def advance(self, seconds: float) -> None:
         raise NotImplementedError("only a virtual clock can be advanced")
 
+    def cpu_ns(self) -> int:
+        """CPU time of the host thread that emulates the guest: what guest threads use,
+        slice by slice (syscalls.kernel.timers.CpuAccounting)."""
+        return time.thread_time_ns()
+
     def valid(self, clock_id: int) -> bool:
         return clock_id in _HOST_IDS
 
@@ -104,6 +109,9 @@ class VirtualClock(Clock):
 
     def advance(self, seconds: float) -> None:
         self.jumped_ns += max(1, math.ceil(seconds * NS))
+
+    def cpu_ns(self) -> int:
+        return self.work() * self.ns_per_unit
 
     def wall(self) -> float:
         return (self.REALTIME_START + self.elapsed_ns()) / NS

@@ -30,6 +30,7 @@ from syscalls.kernel.signals import (
     default_action,
 )
 from syscalls.kernel.task import Process, Task, TaskState
+from syscalls.kernel.timers import Timers
 
 if TYPE_CHECKING:
     from syscalls.abi import LinuxAbi
@@ -90,6 +91,8 @@ class Kernel:
         self.clock = clock
         self.options = options or KernelOptions()
         self.scheduler = Scheduler(clock)
+        self.timers = Timers(self)
+        self.scheduler.alarms = self.timers
         self.futexes = FutexTable()
         self.process: Process | None = None
         self._tids: itertools.count[int] = itertools.count(1)
@@ -137,8 +140,10 @@ class Kernel:
         if task.pending.add(info):
             self._wake_for_signal(task, info.signo)
 
-    def signal_process(self, info: SigInfo, process: Process | None = None) -> None:
-        """kill(2): queue on the process; some thread that does not block it will take it."""
+    def signal_process(self, info: SigInfo, prefer: Task | None = None,
+                       process: Process | None = None) -> None:
+        """kill(2): queue on the process; some thread that does not block it will take it,
+        ``prefer`` first (the running thread, as Linux's complete_signal chooses)."""
         process = process or self.proc
         live = process.live_tasks()
         if not live:
@@ -151,6 +156,8 @@ class Kernel:
             return
         if not process.pending.add(info):
             return
+        if prefer is not None and prefer.state is not TaskState.EXITED:
+            live = [prefer, *live]
         for task in live:
             if not task.sigmask & bit(info.signo):
                 self._wake_for_signal(task, info.signo)
@@ -223,7 +230,7 @@ class Kernel:
             self.signal_process(SigInfo(process.exit_signal, code, pid=process.pid,
                                         uid=process.creds.uid,
                                         status=status >> 8 if exited else status & 0x7F),
-                                parent)
+                                process=parent)
 
     def _retire(self, task: Task) -> None:
         self.scheduler.remove(task)

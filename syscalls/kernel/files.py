@@ -398,6 +398,57 @@ class MemoryFile(File):
     def poll(self) -> int:
         return EPOLLIN | EPOLLRDNORM
 
+    @property
+    def pollable(self) -> bool:
+        """Linux's /proc/<pid> files (maps, status, stat, cmdline, environ...) have no
+        poll operation: epoll_ctl refuses them with EPERM (Go then reads them blocking)."""
+        return False
+
+
+class DirectoryListing(File):
+    """A directory whose entries the emulator lists (/proc/self/fd, /proc/self/task)."""
+
+    kind = "proc"
+
+    def __init__(self, lister: Callable[[], list[tuple[int, int, str]]], path: str, uid: int,
+                 gid: int) -> None:
+        super().__init__(O_RDONLY, path)
+        self.lister = lister
+        self.dir_entries: list[tuple[int, int, str]] | None = None
+        self.dir_pos = 0
+        self.mode = stat_mod.S_IFDIR | 0o555
+        self.uid, self.gid = uid, gid
+
+    def directory_entries(self) -> list[tuple[int, int, str]]:
+        """(inode, d_type, name), ``.`` and ``..`` first; listed again after a rewind."""
+        if self.dir_entries is None:
+            self.dir_entries = [(1, DT_DIR, "."), (1, DT_DIR, ".."), *self.lister()]
+        return self.dir_entries
+
+    def read(self, size: int) -> bytes:
+        raise SyscallError(Errno.EISDIR)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        raise SyscallError(Errno.EISDIR)
+
+    def seek(self, offset: int, whence: int) -> int:
+        if whence != os.SEEK_SET or offset < 0:
+            raise SyscallError(Errno.EINVAL)
+        self.dir_pos = offset
+        if offset == 0:
+            self.dir_entries = None
+        return offset
+
+    def stat(self) -> StatResult:
+        return StatResult(0x16, 0, self.mode, 2, self.uid, self.gid, 0, 0, 1024, 0, 0, 0, 0)
+
+    def poll(self) -> int:
+        return EPOLLIN | EPOLLRDNORM
+
+    @property
+    def pollable(self) -> bool:
+        return False
+
 
 @dataclass(slots=True)
 class Pipe:

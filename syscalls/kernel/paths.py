@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,11 +22,30 @@ from syscalls.errno import Errno, SyscallError
 from syscalls.kernel.rootfs import HostRoot, Lookup
 
 if TYPE_CHECKING:
+    from syscalls.kernel.files import File
     from syscalls.kernel.task import Process, Task
 
 # Read from the host's /proc/self: they describe the cgroup and mount namespace the guest
 # shares with elftrace (Go derives GOMAXPROCS from them).
 HOST_PASSTHROUGH = frozenset({"cgroup", "mountinfo", "mounts", "limits", "oom_score_adj"})
+
+DT_DIR = 4
+DT_LNK = 10
+PROC_FD_INODES = 0x10000
+PROC_TASK_INODES = 0x20000
+"""Inode numbers of the listed entries: any non-zero value (readdir skips inode 0)."""
+
+_ANON_INODE_LINKS = {"eventfd": "anon_inode:[eventfd]", "epoll": "anon_inode:[eventpoll]"}
+
+
+def fd_link(file: File) -> str:
+    """What readlink of /proc/self/fd/N says: the path, or Linux's name for a file that
+    has none (``socket:[INODE]``, ``anon_inode:[eventpoll]``)."""
+    if file.path:
+        return file.path
+    if file.kind == "socket":
+        return f"socket:[{file.stat().ino}]"
+    return _ANON_INODE_LINKS.get(file.kind, "anon_inode:[?]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +55,10 @@ class ProcEntry:
     content: bytes | None = None
     link: str | None = None
     is_dir: bool = False
+    entries: Callable[[], list[tuple[int, int, str]]] | None = None
+    """For a directory the emulator lists itself (``fd``, ``task``): getdents64's
+    (inode, d_type, name) records after ``.`` and ``..``, made when the guest reads them
+    (a listing of /proc/self/fd includes the descriptor reading it)."""
 
 
 def normalize(path: str) -> str:
@@ -104,12 +128,17 @@ class PathResolver:
             return ProcEntry(content=self._status(task).encode())
         if rest == "stat":
             return ProcEntry(content=self._stat(task).encode())
-        if rest in ("fd", "task"):
-            return ProcEntry(is_dir=True)
+        if rest == "fd":
+            # The guest's descriptors, never elftrace's own (its epoll, pipes, Python's).
+            return ProcEntry(is_dir=True, entries=lambda: [
+                (PROC_FD_INODES + fd, DT_LNK, str(fd)) for fd in sorted(p.fds.entries)])
+        if rest == "task":
+            return ProcEntry(is_dir=True, entries=lambda: [
+                (PROC_TASK_INODES + t.tid, DT_DIR, str(t.tid)) for t in p.live_tasks()])
         if rest.startswith("fd/"):
             num = rest[3:]
             if num.isdigit() and int(num) in p.fds.entries:
-                return ProcEntry(link=p.fds.entries[int(num)].file.path or "anon_inode:[?]")
+                return ProcEntry(link=fd_link(p.fds.entries[int(num)].file))
             raise SyscallError(Errno.ENOENT)
         passthrough = HOST_PASSTHROUGH if p.proc_passthrough is None else p.proc_passthrough
         if rest in passthrough:

@@ -15,7 +15,7 @@ import itertools
 import select
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from syscalls.kernel.task import Task, TaskState
 from syscalls.kernel.wait import Block, WakeReason
@@ -27,6 +27,12 @@ POLLIN = 0x001
 POLLOUT = 0x004
 VIRTUAL_HOST_GRACE = 0.05
 """Seconds of real time a virtual-clock idle waits for host events before jumping."""
+
+
+class Alarms(Protocol):
+    def next_deadline(self) -> float | None: ...
+
+    def fire_wall(self) -> None: ...
 
 
 class Deadlock(Exception):
@@ -44,6 +50,9 @@ class Scheduler:
         """A host fd that becomes readable when a host signal arrives for the guest."""
         self.external_wakeup: Callable[[], bool] = lambda: False
         """True when something outside the guest (a host signal) may still wake a thread."""
+        self.alarms: Alarms | None = None
+        """Wall-clock timers that signal the process (setitimer, timer_create): their
+        deadlines bound idle sleeps, and they fire when deadlines are checked."""
 
     # Run queue ---------------------------------------------------------------------------
 
@@ -103,6 +112,8 @@ class Scheduler:
         return True
 
     def expire_timers(self) -> None:
+        if self.alarms is not None:
+            self.alarms.fire_wall()
         now = self.clock.monotonic()
         while self._timers and self._timers[0][0] <= now:
             _, _, block = heapq.heappop(self._timers)
@@ -112,7 +123,11 @@ class Scheduler:
     def next_deadline(self) -> float | None:
         while self._timers and self._timers[0][2] not in self.blocked:
             heapq.heappop(self._timers)
-        return self._timers[0][0] if self._timers else None
+        earliest = self._timers[0][0] if self._timers else None
+        alarm = self.alarms.next_deadline() if self.alarms is not None else None
+        if alarm is not None and (earliest is None or alarm < earliest):
+            return alarm
+        return earliest
 
     # Idle --------------------------------------------------------------------------------
 

@@ -142,8 +142,11 @@ class SigInfo:
     error_code: int = 0
     status: int = 0
     """For SIGCHLD."""
+    timerid: int | None = None
+    """For SI_TIMER: the POSIX timer that sent it (si_timerid), with ``overrun``."""
+    overrun: int = 0
     value: int = 0
-    """si_value (sigval_t) of a siginfo the sender supplied (SI_QUEUE and the like)."""
+    """si_value (sigev_value of a timer, sigqueue's value)."""
 
 
 @dataclass(slots=True)

@@ -65,6 +65,8 @@ class Task:
     """A mask to restore after the next signal delivery (ppoll, pselect, sigsuspend)."""
     exit_queue: WaitQueue = field(default_factory=WaitQueue)
     """Notified when the thread exits (pidfds naming it become readable)."""
+    cpu_ns: int = 0
+    """CPU time this thread has used (CLOCK_THREAD_CPUTIME_ID), charged per time slice."""
 
     def deliverable(self) -> int:
         """Bits of signals pending on this thread or its process and not blocked here."""

@@ -1,0 +1,57 @@
+"""Lines of the trace compared with what strace prints for the same native run (x86-64
+with strace installed; skipped elsewhere): the execve line with its argv cut at -s, and
+flag sets printed in strace's order."""
+
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = "bins/work-1.27-amd64-static"
+
+pytestmark = pytest.mark.skipif(platform.machine() != "x86_64" or not shutil.which("strace"),
+                                reason="needs strace on x86-64")
+
+
+def _lines(cmd: list[str]) -> list[str]:
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         check=False)
+    return [re.sub(r"^\[pid +\d+\] ", "", line) for line in run.stderr.splitlines()]
+
+
+def _both(options: list[str], argv: list[str]) -> tuple[list[str], list[str]]:
+    native = _lines(["strace", "-f", "-qq", *options, *argv])
+    traced = _lines([sys.executable, "-m", "emulator", "trace", "-f", *options, *argv])
+    return native, traced
+
+
+def _normal(line: str) -> str:
+    return re.sub(r"0x[0-9a-f]+ /\* \d+ vars \*/", "ENVP", line)
+
+
+def test_execve_argv_is_cut_like_strace() -> None:
+    argv = [WORK, "argsenv", "a" * 40, *[str(i) for i in range(8)]]
+    native, traced = _both(["-s", "5", "-e", "trace=execve"], argv)
+    assert _normal(native[0]) == _normal(traced[0])
+    assert traced[0].startswith('execve("bins/work-1.27-amd64-static", ["bins/"..., "argse"..., ')
+
+
+def test_eventfd_flags_print_in_strace_order() -> None:
+    native, traced = _both(["-e", "trace=eventfd2"], [WORK, "sleep"])
+    pick = [line for line in native if line.startswith("eventfd2(")]
+    assert pick and pick == [line for line in traced if line.startswith("eventfd2(")]
+
+
+def test_epoll_ctl_del_prints_the_event_address_like_strace() -> None:
+    native, traced = _both(["-e", "trace=epoll_ctl"], ["bins/net-1.27-amd64-static-stripped"])
+    shape = re.compile(r"epoll_ctl\(\d+, EPOLL_CTL_DEL, \d+, 0x[0-9a-f]+\) = 0$")
+    for lines in (native, traced):
+        dels = [line for line in lines if "EPOLL_CTL_DEL" in line]
+        assert dels and all(shape.match(line) for line in dels), dels
