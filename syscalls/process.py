@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 
 from syscalls.context import SyscallContext
-from syscalls.errno import Errno, SyscallError
+from syscalls.errno import Errno, SyscallError, from_os_error
 from syscalls.kernel.pidfd import PidFd
 from syscalls.kernel.task import Process
 from syscalls.kernel.wait import Block, WakeReason
@@ -497,6 +497,31 @@ def sys_waitid(ctx: SyscallContext, idtype: int, upid: int, infop: int, options:
 
 
 def sys_execve(ctx: SyscallContext, path: int, argv: int, envp: int) -> int:
+    """Linux's checks, in fs/exec.c's order (the file, then the argument arrays), so a
+    missing or unusable program fails as it would; running another program is ENOSYS."""
+    import stat as stat_mod
+
+    from syscalls.fs import guest_path, resolver
+    from syscalls.kernel.rootfs import Lookup
+
+    name = guest_path(ctx, -100, path)
+    r = resolver(ctx)
+    if r.proc_target(name, ctx.task) is None:
+        host = r.host(name, Lookup.FOLLOW)
+        try:
+            st = os.stat(host)
+            if not stat_mod.S_ISREG(st.st_mode) or not os.access(host, os.X_OK):
+                raise SyscallError(Errno.EACCES)
+            with open(host, "rb") as f:
+                magic = f.read(4)
+        except OSError as exc:
+            raise from_os_error(exc) from None
+        if magic != b"\x7fELF" and not magic.startswith(b"#!"):
+            raise SyscallError(Errno.ENOEXEC)
+    for array in (argv, envp):
+        index = 0
+        while array and ctx.mem.read_word(array + index * ctx.abi.word_size):
+            index += 1
     raise SyscallError(Errno.ENOSYS, "execve of another program is not supported")
 
 
