@@ -270,7 +270,7 @@ class LinuxAbi:
         return (1 << (self.word_size * 8)) - 1
 
     def table(self, name: str) -> FlagTable:
-        if name == "open":
+        if name in ("open", "open_mode"):  # open_mode: the flags alone (pipe2, dup3)
             return self.open_flags.table()
         if name in self.extra_tables:
             return self.extra_tables[name]
