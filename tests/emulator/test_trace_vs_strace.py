@@ -66,7 +66,6 @@ def test_pipe2_and_dup3_flags_have_no_access_mode_like_strace() -> None:
     for lines in (native, traced):
         calls = [line for line in lines if line.startswith(("pipe2(", "dup3("))]
         assert calls and not any("O_RDONLY" in line for line in calls), calls
-    assert [x for x in native if x.startswith("pipe2(")] == \
-        [x for x in traced if x.startswith("pipe2(")]
-    assert [x for x in native if x.startswith("dup3(")] == \
-        [x for x in traced if x.startswith("dup3(")]
+    # Natively the child's calls may print `<unfinished ...>` (threads interleave).
+    complete = {x for x in native if x.startswith(("pipe2(", "dup3(")) and "unfinished" not in x}
+    assert complete and complete <= set(traced)
