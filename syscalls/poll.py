@@ -33,6 +33,8 @@ from syscalls.spec import (
 from syscalls.structs import (
     NS,
     pack_epoll_event,
+    pack_timespec,
+    pack_timeval,
     timespec_size,
     unpack_epoll_event,
     unpack_timespec,
@@ -163,7 +165,10 @@ def sys_eventfd(ctx: SyscallContext, initval: int) -> int:
     return sys_eventfd2(ctx, initval, 0)
 
 
-def do_poll(ctx: SyscallContext, fds_ptr: int, nfds: int, deadline: float | None) -> int | Block:
+def do_poll(ctx: SyscallContext, fds_ptr: int, nfds: int, deadline: float | None,
+            timeout: tuple[int, int] | None = None) -> int | Block:
+    """poll/ppoll; ``timeout`` (ppoll's address and time bits) gets the time left on
+    return, as Linux stores it."""
     if nfds < 0 or nfds > ctx.fds.limit:
         raise SyscallError(Errno.EINVAL)
     raw = ctx.mem.read(fds_ptr, nfds * 8)
@@ -197,6 +202,9 @@ def do_poll(ctx: SyscallContext, fds_ptr: int, nfds: int, deadline: float | None
         if count or reason is WakeReason.TIMEOUT or (
                 deadline is not None and deadline <= ctx.kernel.clock.monotonic()):
             ctx.mem.write(fds_ptr, bytes(out))
+            if timeout is not None and deadline is not None:
+                left = max(0, int((deadline - ctx.kernel.clock.monotonic()) * NS))
+                ctx.mem.write(timeout[0], pack_timespec(left, timeout[1]))
             return count
         return Block(attempt, queues=tuple(queues), deadline=deadline, host_fds=tuple(host))
 
@@ -216,7 +224,7 @@ def do_ppoll(ctx: SyscallContext, fds_ptr: int, nfds: int, tsp: int, sigmask: in
             raise SyscallError(Errno.EINVAL)
         deadline = ctx.kernel.clock.monotonic() + sec + nsec / NS
     _set_wait_mask(ctx, sigmask, sigsetsize)
-    return do_poll(ctx, fds_ptr, nfds, deadline)
+    return do_poll(ctx, fds_ptr, nfds, deadline, (tsp, bits) if tsp else None)
 
 
 def sys_ppoll(ctx: SyscallContext, fds_ptr: int, nfds: int, tsp: int, sigmask: int,
@@ -227,6 +235,122 @@ def sys_ppoll(ctx: SyscallContext, fds_ptr: int, nfds: int, tsp: int, sigmask: i
 def sys_ppoll_time64(ctx: SyscallContext, fds_ptr: int, nfds: int, tsp: int, sigmask: int,
                      sigsetsize: int) -> int | Block:
     return do_ppoll(ctx, fds_ptr, nfds, tsp, sigmask, sigsetsize, 64)
+
+
+# select ---------------------------------------------------------------------------------------
+
+# fs/select.c's POLLIN_SET, POLLOUT_SET and POLLEX_SET.
+SELECT_IN = 0x001 | 0x040 | 0x080 | EPOLLHUP | EPOLLERR
+SELECT_OUT = 0x004 | 0x100 | 0x200 | EPOLLERR
+SELECT_EX = 0x002
+
+
+def fdset_size(nfds: int, word_size: int) -> int:
+    """Bytes of an fd_set covering ``nfds`` descriptors: whole longs, as the kernel copies."""
+    bits = 8 * word_size
+    return (nfds + bits - 1) // bits * word_size
+
+
+def do_select(ctx: SyscallContext, nfds: int, sets: tuple[int, int, int],
+              deadline: float | None, timeout: tuple[int, int, bool] | None) -> int | Block:
+    """select/pselect6: ``timeout`` is (address, time bits, microseconds?) to store the time
+    left in on return, as Linux does."""
+    nfds = nfds - (1 << 32) if nfds & 0x80000000 and nfds < (1 << 32) else nfds
+    if nfds < 0 or nfds > ctx.fds.limit:
+        raise SyscallError(Errno.EINVAL)
+    size = fdset_size(nfds, ctx.abi.word_size)
+    wanted = [int.from_bytes(ctx.mem.read(addr, size), "little") & ((1 << nfds) - 1)
+              if addr and size else 0 for addr in sets]
+    watched = wanted[0] | wanted[1] | wanted[2]
+    files: dict[int, File] = {}
+    for fd in range(nfds):
+        if watched >> fd & 1:
+            entry = ctx.fds.entries.get(fd)
+            if entry is None:
+                raise SyscallError(Errno.EBADF)
+            files[fd] = entry.file
+
+    def finish(ready: list[int], count: int) -> int:
+        for addr, bits in zip(sets, ready, strict=True):
+            if addr and size:
+                ctx.mem.write(addr, bits.to_bytes(size, "little"))
+        if timeout is not None:
+            addr, time_bits, micro = timeout
+            left = 0 if deadline is None else max(0, int((deadline - ctx.kernel.clock.monotonic())
+                                                         * NS))
+            ctx.mem.write(addr, pack_timeval(left, time_bits) if micro
+                          else pack_timespec(left, time_bits))
+        return count
+
+    def attempt(reason: WakeReason | None) -> int | Block:
+        for file in files.values():
+            file.sync_host()
+        ready = [0, 0, 0]
+        count = 0
+        for fd, file in files.items():
+            revents = file.poll()
+            for i, mask in enumerate((SELECT_IN, SELECT_OUT, SELECT_EX)):
+                if wanted[i] >> fd & 1 and revents & mask:
+                    ready[i] |= 1 << fd
+                    count += 1
+        if count or reason is WakeReason.TIMEOUT or (
+                deadline is not None and deadline <= ctx.kernel.clock.monotonic()):
+            return finish(ready, count)
+        queues: list[WaitQueue] = []
+        host: list[tuple[int, int]] = []
+        for fd, file in files.items():
+            queues += (file.readq, file.writeq)
+            events = (POLLIN if (wanted[0] | wanted[2]) >> fd & 1 else 0) | (
+                POLLOUT if wanted[1] >> fd & 1 else 0)
+            wait = file.host_wait(events)
+            if wait is not None:
+                host.append(wait)
+        return Block(attempt, queues=tuple(queues), deadline=deadline, host_fds=tuple(host))
+
+    return attempt(None)
+
+
+def sys_select(ctx: SyscallContext, nfds: int, readfds: int, writefds: int, exceptfds: int,
+               tvp: int) -> int | Block:
+    deadline = None
+    timeout = None
+    if tvp:
+        bits = ctx.abi.time_bits
+        sec, usec = unpack_timespec(ctx.mem.read(tvp, timespec_size(bits)), bits)
+        if sec < 0 or usec < 0:
+            raise SyscallError(Errno.EINVAL)
+        deadline = ctx.kernel.clock.monotonic() + sec + usec / 1_000_000
+        timeout = (tvp, bits, True)
+    return do_select(ctx, nfds, (readfds, writefds, exceptfds), deadline, timeout)
+
+
+def do_pselect6(ctx: SyscallContext, nfds: int, sets: tuple[int, int, int], tsp: int,
+                sigdata: int, bits: int) -> int | Block:
+    deadline = None
+    timeout = None
+    if tsp:
+        sec, nsec = unpack_timespec(ctx.mem.read(tsp, timespec_size(bits)), bits)
+        if sec < 0 or not 0 <= nsec < NS:
+            raise SyscallError(Errno.EINVAL)
+        deadline = ctx.kernel.clock.monotonic() + sec + nsec / NS
+        timeout = (tsp, bits, False)
+    if sigdata:
+        # struct { const sigset_t *ss; size_t ss_len; }
+        word = ctx.abi.word_size
+        mask_ptr, mask_len = ctx.mem.read_word(sigdata), ctx.mem.read_word(sigdata + word)
+        _set_wait_mask(ctx, mask_ptr, mask_len)
+    return do_select(ctx, nfds, sets, deadline, timeout)
+
+
+def sys_pselect6(ctx: SyscallContext, nfds: int, readfds: int, writefds: int, exceptfds: int,
+                 tsp: int, sigdata: int) -> int | Block:
+    return do_pselect6(ctx, nfds, (readfds, writefds, exceptfds), tsp, sigdata,
+                       ctx.abi.time_bits)
+
+
+def sys_pselect6_time64(ctx: SyscallContext, nfds: int, readfds: int, writefds: int,
+                        exceptfds: int, tsp: int, sigdata: int) -> int | Block:
+    return do_pselect6(ctx, nfds, (readfds, writefds, exceptfds), tsp, sigdata, 64)
 
 
 SPECS = (
@@ -249,6 +373,14 @@ SPECS = (
     spec("ppoll_time64", sys_ppoll_time64, out(Struct(name="pollfds")), UInt(),
          Struct(name="timespec64"), SigSet(), Size(), restart=Restart.NOHAND, classes=(DESC,),
          printer="poll"),
+    spec("select", sys_select, Int(), Ptr(), Ptr(), Ptr(), Ptr(), restart=Restart.NOHAND,
+         classes=(DESC,), printer="select"),
+    spec("_newselect", sys_select, Int(), Ptr(), Ptr(), Ptr(), Ptr(), restart=Restart.NOHAND,
+         classes=(DESC,), printer="select"),
+    spec("pselect6", sys_pselect6, Int(), Ptr(), Ptr(), Ptr(), Ptr(), Ptr(),
+         restart=Restart.NOHAND, classes=(DESC,), printer="select"),
+    spec("pselect6_time64", sys_pselect6_time64, Int(), Ptr(), Ptr(), Ptr(), Ptr(), Ptr(),
+         restart=Restart.NOHAND, classes=(DESC,), printer="select"),
 )
 
 _ = Ptr

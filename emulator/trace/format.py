@@ -45,6 +45,8 @@ class FormatContext:
     entry: dict[int, bytes] | None = None
     """Memory captured when the call was entered (value-result arguments such as a
     socklen_t, printed ``[112 => 16]``), by address; see ENTRY_CAPTURE."""
+    spec_name: str = ""
+    """The call's name (select and pselect6 share a printer, time64 variants differ)."""
 
     @property
     def word(self) -> int:
@@ -580,8 +582,39 @@ ENTRY_CAPTURE: dict[str, int] = {}
 """Struct names whose pointed-to bytes (this many) are captured when the call is entered."""
 
 
+def _select_inputs(fc: FormatContext) -> dict[int, int]:
+    """select's value-result arguments (the three fd sets, the timeout): address → size."""
+    from syscalls.poll import fdset_size
+
+    nfds = _signed32(fc.args[0])
+    size = fdset_size(max(0, min(nfds, 1024)), fc.word)
+    out = {addr: size for addr in fc.args[1:4] if addr and size}
+    if fc.args[4]:
+        out[fc.args[4]] = timespec_size_of(fc, "select")
+    return out
+
+
+def _signed32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def timespec_size_of(fc: FormatContext, name: str) -> int:
+    return 16 if fc.abi.time_bits == 64 or name.endswith("time64") else 8
+
+
 def capture_entry(spec: S.SyscallSpec, fc: FormatContext) -> dict[int, bytes] | None:
     captured: dict[int, bytes] | None = None
+    if spec.printer == "poll" and len(fc.args) > 3 and fc.args[2]:
+        data = fc.mem.try_read(fc.args[2], timespec_size_of(fc, spec.name))
+        return {fc.args[2]: data} if data is not None else None
+    if spec.printer == "select":
+        for addr, size in _select_inputs(fc).items():
+            data = fc.mem.try_read(addr, size)
+            if data is not None:
+                captured = captured or {}
+                captured[addr] = data
+        return captured
     for kind, value in zip(spec.args, fc.args, strict=False):
         size = ENTRY_CAPTURE.get(kind.name) if isinstance(kind, S.Struct) else None
         if size and value:
@@ -912,7 +945,12 @@ def pr_poll(fc: FormatContext) -> list[str]:
         parts.append(str(fc.args[2]))
     else:
         ts = fc.args[2]
-        parts.append(p_timespec(fc, ts) if ts else "NULL")
+        bits = 64 if fc.spec_name.endswith("time64") else fc.abi.time_bits
+        # ppoll stores the time left there on return: show what the caller passed.
+        before = (fc.entry or {}).get(ts) if ts and fc.result is not None else None
+        data = before if before is not None else _read(fc, ts, 16 if bits == 64 else 8)
+        parts.append("NULL" if not ts else _time_text(data, bits, False) if data is not None
+                     else hex_addr(ts))
         parts.append(format_arg(S.SigSet(), fc.args[3], fc))
         parts.append(str(fc.args[4]))
     return parts
@@ -978,6 +1016,94 @@ def pr_wait4(fc: FormatContext) -> list[str]:
             "NULL" if not rusage else hex_addr(rusage)]
 
 
+def format_fdset(data: bytes) -> str:
+    bits = int.from_bytes(data, "little")
+    return "[" + " ".join(str(fd) for fd in range(len(data) * 8) if bits >> fd & 1) + "]"
+
+
+def _time_text(data: bytes, bits: int, micro: bool) -> str:
+    sec, frac = struct.unpack("<qq" if bits == 64 else "<ii", data)
+    return f"{{tv_sec={sec}, tv_usec={frac}}}" if micro else f"{{tv_sec={sec}, tv_nsec={frac}}}"
+
+
+def _select_time(fc: FormatContext) -> tuple[int, bool]:
+    name = fc.spec_name
+    bits = 64 if name.endswith("time64") else fc.abi.time_bits
+    return bits, name in ("select", "_newselect")
+
+
+def pr_select(fc: FormatContext) -> list[str]:
+    """The sets and the timeout as they were when the call was entered."""
+    inputs = _select_inputs(fc)
+    parts = [str(_signed32(fc.args[0]))]
+    for addr in (*fc.args[1:4], fc.args[4]):
+        if not addr:
+            parts.append("NULL")
+            continue
+        data = (fc.entry or {}).get(addr) if fc.result is not None else None
+        if data is None:
+            data = _read(fc, addr, inputs.get(addr, 0)) if addr in inputs else None
+        if data is None:
+            parts.append(hex_addr(addr))
+        elif addr == fc.args[4] and len(parts) == 4:
+            bits, micro = _select_time(fc)
+            parts.append(_time_text(data, bits, micro))
+        else:
+            parts.append(format_fdset(data))
+    if len(fc.args) > 5 and not fc.spec_name.endswith("select"):
+        sigdata = fc.args[5]
+        if not sigdata:
+            parts.append("NULL")
+        else:
+            words = _read(fc, sigdata, 2 * fc.word)
+            if words is None:
+                parts.append(hex_addr(sigdata))
+            else:
+                ptr = int.from_bytes(words[:fc.word], "little")
+                length = int.from_bytes(words[fc.word:], "little")
+                mask = _read(fc, ptr, 8) if ptr else None
+                mask_text = (format_sigset(int.from_bytes(mask, "little")) if mask is not None
+                             else "NULL" if not ptr else hex_addr(ptr))
+                parts.append(f"{{sigmask={mask_text}, sigsetsize={length}}}")
+    return parts
+
+
+def select_outcome(fc: FormatContext, result: int) -> str:
+    """strace's note after select's result: which sets are ready and the time left."""
+    if result == 0:
+        return " (Timeout)"
+    inputs = _select_inputs(fc)
+    notes = []
+    for label, addr in zip(("in", "out", "except"), fc.args[1:4], strict=True):
+        data = _read(fc, addr, inputs[addr]) if addr in inputs else None
+        if data is not None and any(data):
+            notes.append(f"{label} {format_fdset(data)}")
+    if fc.args[4]:
+        data = _read(fc, fc.args[4], inputs[fc.args[4]])
+        if data is not None:
+            bits, micro = _select_time(fc)
+            notes.append(f"left {_time_text(data, bits, micro)}")
+    return f" ({', '.join(notes)})" if notes else ""
+
+
+def poll_outcome(fc: FormatContext, result: int) -> str:
+    if result == 0:
+        return " (Timeout)"
+    nfds = fc.args[1]
+    data = _read(fc, fc.args[0], min(nfds, 1024) * 8)
+    if data is None:
+        return ""
+    ready = [f"{{fd={fd}, revents={format_flags(rev & 0xFFFF, fc.abi.table('poll_events'))}}}"
+             for fd, _, rev in struct.iter_unpack("<ihh", data) if rev]
+    notes = ["[" + ", ".join(ready) + "]"]
+    if len(fc.args) > 3 and fc.args[2]:
+        bits = 64 if fc.spec_name.endswith("time64") else fc.abi.time_bits
+        left = _read(fc, fc.args[2], 16 if bits == 64 else 8)
+        if left is not None:
+            notes.append(f"left {_time_text(left, bits, False)}")
+    return f" ({', '.join(notes)})"
+
+
 def pr_socketcall(fc: FormatContext) -> list[str]:
     """Only what socketcall refused is printed as socketcall (strace's notation): the calls
     it carries print as themselves."""
@@ -1006,6 +1132,7 @@ PRINTERS: dict[str, Callable[[FormatContext], list[str]]] = {
     "sigreturn": pr_sigreturn,
     "socketcall": pr_socketcall,
     "execve": pr_execve,
+    "select": pr_select,
     "clone3": pr_clone3,
     "wait4": pr_wait4,
 }
@@ -1064,6 +1191,10 @@ def format_result(spec: S.SyscallSpec, fc: FormatContext, result: int | None) ->
             return f"{result:#x} (flags {format_flags(result, fc.abi.table('fd_flags'))})"
     if spec.printer == "umask":
         return f"{result:03o}"
+    if spec.printer == "select":
+        return str(result) + select_outcome(fc, result)
+    if spec.printer == "poll":
+        return str(result) + poll_outcome(fc, result)
     return str(result)
 
 

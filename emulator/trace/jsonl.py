@@ -78,7 +78,7 @@ class JsonLines:
     def on_exit(self, event: SyscallExit) -> None:
         enter, frames = self.entered.pop(event.tid, (None, None))
         fc = FormatContext(self.machine.mem, self.machine.arch.abi, self.strsize, event.args,
-                           event.result)
+                           event.result, spec_name=event.name)
         error = None
         if event.result is not None and -4095 <= event.result < 0:
             try:

@@ -130,9 +130,11 @@ class Strace:
             line += f" /* {note} */"
         self._write(line)
 
-    def _context(self, args: tuple[int, ...], result: int | None = None) -> FormatContext:
+    def _context(self, args: tuple[int, ...], result: int | None = None,
+                 name: str = "") -> FormatContext:
         m = self.machine
-        return FormatContext(m.mem, m.arch.abi, self.options.strsize, args, result)
+        return FormatContext(m.mem, m.arch.abi, self.options.strsize, args, result,
+                             spec_name=name)
 
     # Events ------------------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class Strace:
             return  # printed whole once the frame has been read (see on_exit)
         self._interrupt_others(event.tid)
         count = split_args(event.spec)
-        fc = self._context(event.args)
+        fc = self._context(event.args, name=event.name)
         head_args = format_args(event.spec, fc, 0, count)
         trailing = ", " if 0 < count < len(event.spec.args) and event.spec.printer is None else ""
         prefix = self._prefix(event.tid, event.time)
@@ -152,7 +154,7 @@ class Strace:
     def on_exit(self, event: SyscallExit) -> None:
         held = self.held.pop(event.tid, None)
         self._interrupt_others(event.tid)
-        fc = self._context(event.args, event.result)
+        fc = self._context(event.args, event.result, event.name)
         fc.entry = held.entry if held is not None else None
         spec = event.spec
         duration = (event.time - held.enter.time) if held and self.options.syscall_times else None

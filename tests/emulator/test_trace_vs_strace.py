@@ -69,3 +69,57 @@ def test_pipe2_and_dup3_flags_have_no_access_mode_like_strace() -> None:
     # Natively the child's calls may print `<unfinished ...>` (threads interleave).
     complete = {x for x in native if x.startswith(("pipe2(", "dup3(")) and "unfinished" not in x}
     assert complete and complete <= set(traced)
+
+
+C_READINESS = r"""
+#define _GNU_SOURCE
+#include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+int main(void) {
+    int p[2];
+    if (pipe(p)) return 1;
+    struct pollfd f = {p[0], POLLIN, 0};
+    poll(&f, 1, 0);
+    struct timespec ts = {0, 1000000};
+    ppoll(&f, 1, &ts, NULL);
+    if (write(p[1], "x", 1) != 1) return 1;
+    poll(&f, 1, 0);
+    fd_set r, w;
+    FD_ZERO(&r); FD_ZERO(&w);
+    FD_SET(p[0], &r); FD_SET(p[1], &w);
+    struct timeval tv = {5, 0};
+    select(p[1] + 1, &r, &w, NULL, &tv);
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
+    char c;
+    if (read(p[0], &c, 1) != 1) return 1;
+    struct timespec zero = {0, 0};
+    sigset_t none;
+    sigemptyset(&none);
+    pselect(p[0] + 1, &r, NULL, NULL, &zero, &none);
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no host C compiler")
+def test_poll_and_select_print_like_strace(tmp_path: Path) -> None:
+    """The calls, their sets at entry, and strace's note after the result: `(Timeout)`,
+    the ready descriptors, and the time left (ppoll and select store it)."""
+    src, exe = tmp_path / "ready.c", tmp_path / "ready"
+    src.write_text(C_READINESS)
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)], check=True,
+                   capture_output=True, timeout=120)
+    native, traced = _both(["-e", "trace=poll,ppoll,pselect6,select"], [str(exe)])
+    calls = ("poll(", "ppoll(", "pselect6(", "select(")
+
+    def timeless(line: str) -> str:
+        # The time left depends on how long the call took.
+        return re.sub(r"left \{tv_sec=\d+, tv_(n|u)sec=\d+\}", "left T", line)
+
+    want = [timeless(x) for x in native if x.startswith(calls)]
+    assert len(want) == 5
+    assert want == [timeless(x) for x in traced if x.startswith(calls)]
