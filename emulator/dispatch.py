@@ -48,7 +48,7 @@ class Dispatcher:
         self.invokers: dict[int, Invoker] = {}
         """Untraced fast path, by number: filled on each implemented number's first call."""
         self._read_registers = self.cpu.syscall_registers
-        self._set_return = self.cpu.set_return
+        self._set_return = self.cpu.set_syscall_return
 
     def trace(self, numbers: Iterable[int], tids: set[int] | None) -> None:
         self.traced = frozenset(numbers)

@@ -157,7 +157,7 @@ class I386(Arch):
             cpu.trap = Trap(kind, cpu.pc, intno)
             cpu.stop()
 
-        cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
+        cpu.add_syscall_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
         install_fault_hook(cpu)
 
     def resume_address(self, cpu: Cpu) -> int:
