@@ -50,7 +50,8 @@ class Dispatcher:
         self.traced_tids: set[int] | None = None
         """Threads whose syscalls are traced; None means all (strace -f)."""
         self.invokers: dict[int, Invoker] = {}
-        """Untraced fast path, by number: filled on each implemented number's first call."""
+        """Untraced fast path, by number: filled once a number has been called COMPILE_AFTER
+        times."""
         self.decoders: dict[int, Decoder] = {}
         """The argument decoders of the same numbers, compiled (see compile_decoder)."""
         self._calls: dict[int, int] = {}
