@@ -493,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     measurements: list[Measurement] = []
     warm_bytecode()
     for case in cases(args.writes, args.quick, args.engine, args.qiling is not None):
-        base_name = case.name.rstrip("0")
+        base_name = case.name.rstrip("0123456789")  # writes0 -> writes, busy8 -> busy
         if wanted_cases is not None and case.name not in wanted_cases \
                 and base_name not in wanted_cases:
             continue
