@@ -30,8 +30,10 @@ class NoSliceTimer:
 
     fired = False
 
-    def __init__(self, uc: Uc, quantum: float, block_hook: bool = False) -> None:
+    def __init__(self, uc: Uc, quantum: float, block_hook: bool = False,
+                 work_quantum: int | None = None) -> None:
         self.quantum = quantum
+        self.work_quantum = work_quantum
         self.watch_fd: int | None = None
         if block_hook:
             from emulator.slicer import BlockStopper
@@ -71,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             module.install_fault_hook = no_fault_hook  # type: ignore[attr-defined]
     block_hook = args.block_hook
     machine_mod.SliceTimer = (  # type: ignore[misc]
-        lambda uc, quantum: NoSliceTimer(uc, quantum, block_hook))
+        lambda uc, quantum, work_quantum=None: NoSliceTimer(uc, quantum, block_hook,
+                                                            work_quantum))
     tlb = TLB_MODES[args.tlb]
     original_create = machine_mod.Cpu.__init__
 

@@ -418,7 +418,6 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
     from emulator.machine import Machine
     from emulator.trace.filter import FilterError, compile_trace
     from emulator.trace.strace import Strace, StraceOptions
-    from emulator.trace.summary import Summary
 
     assert isinstance(machine, Machine) and isinstance(bus, EventBus)
     try:
@@ -447,6 +446,8 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
         JsonLines(machine, out, args.strsize, args.backtraces, args.frames).attach(bus)
         return out
     if args.summary:
+        from emulator.trace.summary import Summary  # rich: ~45 ms, only for -c
+
         summary = Summary()
         summary.attach(bus)
         setattr(args, _SUMMARY_KEY, summary)

@@ -10,11 +10,20 @@ whose functions have no ``argtypes``: ctypes then passes the prebuilt ctypes obj
 as they are instead of converting every argument (uc_reg_write 0.9 -> 0.4 us,
 uc_reg_read_batch 1.6 -> 0.9 us). Every argument must therefore be a ctypes object of
 the exact C type.
+
+On x86-64 hosts the syscall hook goes through a :class:`SyscallGate` instead: a small
+host-code stub is the hook Unicorn calls; it reads the syscall registers into a shared
+buffer with ``uc_reg_read_batch``, calls the Python callback with no arguments, and
+writes the return value the callback left in the buffer back with ``uc_reg_write``.
+The same C calls, made from native code: ~0.1 us instead of ~1.5 us through ctypes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import mmap
+import platform
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,6 +63,126 @@ class RegisterBatch:
         return self._values[:]
 
 
+class _GateRecord(ctypes.Structure):
+    """What the gate stub reads (offsets are fixed in its code)."""
+
+    _fields_ = (("reg_read_batch", ctypes.c_void_p),  # 0
+                ("reg_write", ctypes.c_void_p),       # 8
+                ("callback", ctypes.c_void_p),        # 16
+                ("ids", ctypes.c_void_p),             # 24
+                ("ptrs", ctypes.c_void_p),            # 32
+                ("count", ctypes.c_int32),            # 40
+                ("ret_reg", ctypes.c_int32),          # 44
+                ("slots", ctypes.c_void_p))           # 48
+
+
+# The gate's host code (x86-64, System V ABI). Entry INSN (offset 0) is an instruction
+# hook, ``void (uc_engine *uc, gate *g)``; entry INTR (offset 0x0f) an interrupt hook,
+# ``void (uc_engine *uc, uint32_t intno, gate *g)``, which first stores intno in
+# slots[9]. ``slots`` is uint64[10]: the syscall registers in [0..6], the return
+# value in [7], "write the return value" in [8].
+_GATE_X86_64 = bytes.fromhex(
+    "53"              # insn:  push rbx
+    "4154"            #        push r12
+    "4883ec08"        #        sub rsp, 8                 (16-byte alignment for calls)
+    "4889f3"          #        mov rbx, rsi               (gate)
+    "4989fc"          #        mov r12, rdi               (uc)
+    "eb17"            #        jmp common
+    "53"              # intr:  push rbx
+    "4154"            #        push r12
+    "4883ec08"        #        sub rsp, 8
+    "4889d3"          #        mov rbx, rdx               (gate)
+    "4989fc"          #        mov r12, rdi               (uc)
+    "488b4330"        #        mov rax, [rbx + 48]        (slots)
+    "89f6"            #        mov esi, esi               (zero-extend intno)
+    "48897048"        #        mov [rax + 72], rsi        (slots[9] = intno)
+    "488b7318"        # common: mov rsi, [rbx + 24]       (ids)
+    "488b5320"        #        mov rdx, [rbx + 32]        (ptrs)
+    "8b4b28"          #        mov ecx, [rbx + 40]        (count)
+    "ff13"            #        call [rbx]                 uc_reg_read_batch(uc, ...)
+    "488b4330"        #        mov rax, [rbx + 48]
+    "48c7404000000000"  #      mov qword [rax + 64], 0    (slots[8] = 0)
+    "ff5310"          #        call [rbx + 16]            the Python callback
+    "488b4330"        #        mov rax, [rbx + 48]
+    "4883784000"      #        cmp qword [rax + 64], 0
+    "740d"            #        je done
+    "4c89e7"          #        mov rdi, r12
+    "8b732c"          #        mov esi, [rbx + 44]        (ret_reg)
+    "488d5038"        #        lea rdx, [rax + 56]        (&slots[7])
+    "ff5308"          #        call [rbx + 8]             uc_reg_write(uc, ret_reg, ...)
+    "4883c408"        # done:  add rsp, 8
+    "415c"            #        pop r12
+    "5b"              #        pop rbx
+    "c3")             #        ret
+_GATE_INSN_ENTRY = 0x00
+_GATE_INTR_ENTRY = 0x0F
+_GATE_STUBS = {"x86_64": _GATE_X86_64}
+_SLOT_RETURN, _SLOT_PENDING, _SLOT_INTNO = 7, 8, 9
+_GATE_CALLBACK = ctypes.CFUNCTYPE(None)
+
+
+class SyscallGate:
+    """The syscall hook as host code around a zero-argument Python callback (see the
+    module docstring). Only available on x86-64 hosts; :meth:`create` returns None
+    elsewhere, or if the system refuses an executable page, and the caller falls back
+    on an ordinary Python hook."""
+
+    def __init__(self, code: mmap.mmap, uc: Uc, reg_ids: Sequence[int], ret_reg: int,
+                 word_mask: int) -> None:
+        count = len(reg_ids)
+        self._code = code
+        self._code_address = ctypes.addressof(ctypes.c_char.from_buffer(code))
+        self._slots = (ctypes.c_uint64 * 10)()
+        self._ids = (ctypes.c_int * count)(*reg_ids)
+        base = ctypes.addressof(self._slots)
+        self._ptrs = (ctypes.c_void_p * count)(*(base + 8 * i for i in range(count)))
+        self._record = _GateRecord(
+            ctypes.cast(RAW.uc_reg_read_batch, ctypes.c_void_p).value,
+            ctypes.cast(RAW.uc_reg_write, ctypes.c_void_p).value,
+            None, ctypes.addressof(self._ids), ctypes.addressof(self._ptrs), count,
+            ret_reg, base)
+        self.slots = memoryview(self._slots).cast("B").cast("Q")
+        self._unpack = struct.Struct(f"<{count}Q").unpack_from
+        self._mask = word_mask
+        self._callback: object = None
+
+    @classmethod
+    def create(cls, uc: Uc, reg_ids: Sequence[int], ret_reg: int,
+               word_mask: int) -> SyscallGate | None:
+        stub = _GATE_STUBS.get(platform.machine())
+        if stub is None:
+            return None
+        try:
+            code = mmap.mmap(-1, mmap.PAGESIZE,
+                             prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        except (OSError, ValueError):
+            return None
+        code.write(stub)
+        return cls(code, uc, reg_ids, ret_reg, word_mask)
+
+    def hook(self, callback: Callable[[], None], intr: bool) -> tuple[int, int]:
+        """(host-code address, user data) to register with uc_hook_add: ``callback`` is
+        called with the registers in :meth:`registers`."""
+        function = _GATE_CALLBACK(callback)
+        self._callback = function
+        self._record.callback = ctypes.cast(function, ctypes.c_void_p).value
+        entry = _GATE_INTR_ENTRY if intr else _GATE_INSN_ENTRY
+        return self._code_address + entry, ctypes.addressof(self._record)
+
+    def registers(self) -> tuple[int, ...]:
+        """The syscall registers as the stub read them when the hook was entered."""
+        return self._unpack(self.slots)
+
+    def intno(self) -> int:
+        return int(self.slots[_SLOT_INTNO])
+
+    def defer_return(self, value: int) -> None:
+        """Have the stub write ``value`` to the return register when the callback returns."""
+        slots = self.slots
+        slots[_SLOT_RETURN] = value & self._mask
+        slots[_SLOT_PENDING] = 1
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     """An invalid memory access Unicorn reported (recorded by the memory hook)."""
@@ -88,6 +217,13 @@ class Cpu:
         self._callbacks: list[object] = []
         self.hook_error: BaseException | None = None
         self._syscall_batch = RegisterBatch(self.uc, arch.syscall_regs)
+        self.syscall_registers: Callable[[], Sequence[int]] = self._syscall_batch.read
+        """The syscall number and argument registers; through the gate, as the hook found
+        them (so: only inside the syscall hook)."""
+        self.set_syscall_return: Callable[[int], None] = self.set_return
+        """Set the return register from inside the syscall hook; through the gate, the
+        write happens when the hook returns (nothing in the hook reads it back)."""
+        self.gate: SyscallGate | None = None
         self.fault: Fault | None = None
         self.trap: Trap | None = None
         self.stop_requested = False
@@ -97,9 +233,6 @@ class Cpu:
         arch.install_hooks(self)
 
     # Registers ---------------------------------------------------------------------------
-
-    def syscall_registers(self) -> list[int]:
-        return self._syscall_batch.read()
 
     def reg(self, reg_id: int) -> int:
         return int(self.uc.reg_read(reg_id))
@@ -162,6 +295,43 @@ class Cpu:
                                    *(ctypes.c_int(x) for x in extra))
         if status:
             raise UcError(status)
+
+    def add_syscall_hook(self, kind: int, cfunctype: type, callback: Callable[..., None],
+                         begin: int = 1, end: int = 0, *extra: int) -> None:
+        """Register the hook syscalls arrive through (the syscall instruction's, or the
+        interrupt hook, which also sees traps: ``callback(intno)``). Through a
+        :class:`SyscallGate` where there is one, else as :meth:`add_hook` does."""
+        intr = len(cfunctype._argtypes_) == 3  # type: ignore[attr-defined]
+        gate = SyscallGate.create(self.uc, self.arch.syscall_regs, self.arch.ret_reg,
+                                  self._mask)
+        if gate is None:
+            self.add_hook(kind, cfunctype, callback, begin, end, *extra)
+            return
+        cpu = self
+        intno = gate.intno
+
+        def gated() -> None:
+            try:
+                if intr:
+                    callback(intno())
+                else:
+                    callback()
+            except BaseException as exc:
+                if cpu.hook_error is None:
+                    cpu.hook_error = exc
+                uclib.uc_emu_stop(cpu._uch)
+
+        address, user_data = gate.hook(gated, intr)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(self._uch, ctypes.byref(handle), kind,
+                                   ctypes.c_void_p(address), ctypes.c_void_p(user_data),
+                                   ctypes.c_uint64(begin), ctypes.c_uint64(end),
+                                   *(ctypes.c_int(x) for x in extra))
+        if status:
+            raise UcError(status)
+        self.gate = gate
+        self.syscall_registers = gate.registers
+        self.set_syscall_return = gate.defer_return
 
     # Execution ---------------------------------------------------------------------------
 

@@ -51,7 +51,6 @@ another shape (the Go 1.12-1.15 shape is assumed, and records are checked as rea
 from __future__ import annotations
 
 import bisect
-import io
 import operator
 import struct
 import sys
@@ -62,9 +61,16 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Generic, TypeVar
 
-from elftools.elf.elffile import ELFFile
-
-from loader.elf import PF_W, PF_X, ElfClass, ElfInfo, Machine
+from loader.elf import (
+    PF_W,
+    PF_X,
+    SHT_NOBITS,
+    SHT_NULL,
+    ElfClass,
+    ElfInfo,
+    Machine,
+    section_headers,
+)
 from loader.errors import PclntabError
 
 # Magics (internal/abi/symtab.go), by the layout name used throughout this module.
@@ -1295,13 +1301,6 @@ def _scan(info: ElfInfo) -> _Table | None:
     return None
 
 
-def _elffile(info: ElfInfo) -> ELFFile | None:
-    try:
-        return ELFFile(io.BytesIO(info.data))
-    except Exception:  # pyelftools raises an open-ended set of errors on odd files
-        return None
-
-
 _SECTIONS: _PerInfo[dict[str, tuple[int, int, int]]] = _PerInfo()
 
 
@@ -1312,17 +1311,10 @@ def _sections(info: ElfInfo) -> dict[str, tuple[int, int, int]]:
     except KeyError:
         pass
     out: dict[str, tuple[int, int, int]] = {}
-    elf = _elffile(info)
-    if elf is not None:
-        try:
-            for sec in elf.iter_sections():
-                h = sec.header
-                if h["sh_type"] in ("SHT_NOBITS", "SHT_NULL"):
-                    continue
-                out.setdefault(str(sec.name), (int(h["sh_addr"]), int(h["sh_offset"]),
-                                               int(h["sh_size"])))
-        except Exception:  # a damaged section table reads as no sections
-            out = {}
+    for sec in section_headers(info):
+        if sec.type in (SHT_NOBITS, SHT_NULL):
+            continue
+        out.setdefault(sec.name, (sec.addr, sec.offset, sec.size))
     _SECTIONS.put(info, out)
     return out
 
@@ -1330,18 +1322,13 @@ def _sections(info: ElfInfo) -> dict[str, tuple[int, int, int]]:
 def _symbol_value(info: ElfInfo, name: str) -> int | None:
     """st_value of ``name`` in .symtab, read directly: pyelftools' symbol objects are
     slow for the tens of thousands of symbols of a big Go binary."""
-    elf = _elffile(info)
-    if elf is None:
+    sections = section_headers(info)
+    symtab = next((sec for sec in sections if sec.name == ".symtab"), None)
+    if symtab is None or symtab.link >= len(sections):
         return None
-    try:
-        symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
-            return None
-        strtab = elf.get_section(int(symtab.header["sh_link"]))
-        s_off, s_size = int(strtab.header["sh_offset"]), int(strtab.header["sh_size"])
-        y_off, y_size = int(symtab.header["sh_offset"]), int(symtab.header["sh_size"])
-    except Exception:
-        return None
+    strtab = sections[symtab.link]
+    s_off, s_size = strtab.offset, strtab.size
+    y_off, y_size = symtab.offset, symtab.size
     data = info.data
     if s_off + s_size > len(data) or y_off + y_size > len(data):
         return None

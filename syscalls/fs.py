@@ -75,6 +75,12 @@ def io_or_block(ctx: SyscallContext, file: File, writing: bool,
     except WouldBlock:
         if file.nonblocking:
             raise SyscallError(Errno.EAGAIN) from None
+    return park_io(ctx, file, writing, op)
+
+
+def park_io(ctx: SyscallContext, file: File, writing: bool, op: Callable[[], int]) -> Block:
+    """The Block of :func:`io_or_block` once ``op`` found no data (or room): ``op`` is
+    tried again when the file becomes ready."""
     queue = file.writeq if writing else file.readq
     wait = file.host_wait(POLLOUT if writing else POLLIN)
     host_fds = (wait,) if wait is not None else ()
@@ -114,7 +120,13 @@ def sys_read(ctx: SyscallContext, fd: int, buf: int, count: int) -> int | Block:
     count = min(count, MAX_RW)
     if count == 0:
         return 0
-    return io_or_block(ctx, file, False, lambda: _read_into(ctx, file, buf, count))
+    # io_or_block written out: the first attempt needs no closure (the common case).
+    try:
+        return _read_into(ctx, file, buf, count)
+    except WouldBlock:
+        if file.nonblocking:
+            raise SyscallError(Errno.EAGAIN) from None
+    return park_io(ctx, file, False, lambda: _read_into(ctx, file, buf, count))
 
 
 def sys_write(ctx: SyscallContext, fd: int, buf: int, count: int) -> int | Block:
@@ -124,7 +136,12 @@ def sys_write(ctx: SyscallContext, fd: int, buf: int, count: int) -> int | Block
     count = min(count, MAX_RW)
     if count == 0:
         return 0
-    return io_or_block(ctx, file, True, lambda: _write_from(ctx, file, buf, count))
+    try:
+        return _write_from(ctx, file, buf, count)
+    except WouldBlock:
+        if file.nonblocking:
+            raise SyscallError(Errno.EAGAIN) from None
+    return park_io(ctx, file, True, lambda: _write_from(ctx, file, buf, count))
 
 
 def _iovecs(ctx: SyscallContext, iov: int, iovcnt: int) -> list[tuple[int, int]]:

@@ -38,3 +38,15 @@ def test_bench_completes_and_writes_json(tmp_path: Path) -> None:
     verdicts = {t["name"]: t for t in report["targets"]}
     assert verdicts["100k writes amd64: run per syscall"]["measured"] is not None
     assert verdicts["cpu-bound amd64: run CPU / bare Unicorn"]["met"] is None
+
+
+def test_bare_engine_runner_runs_a_program() -> None:
+    """The bare-engine runner patches the Machine's time slicer and hooks: it must keep up
+    with their signatures (the CPU-bound targets are measured against it)."""
+    for extra in ([], ["--fault-hook", "--block-hook"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.bare", *extra,
+             str(ROOT / "bins" / "hello-1.27-amd64-static")],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == "hello world\n"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-import capstone
 from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC
@@ -111,8 +110,19 @@ class AArch64(Arch):
     syscall_regs = (A.UC_ARM64_REG_X8, A.UC_ARM64_REG_X0, A.UC_ARM64_REG_X1,
                     A.UC_ARM64_REG_X2, A.UC_ARM64_REG_X3, A.UC_ARM64_REG_X4,
                     A.UC_ARM64_REG_X5)
-    cs_arch = capstone.CS_ARCH_ARM64
-    cs_mode = capstone.CS_MODE_ARM
+
+    @property
+    def cs_arch(self) -> int:
+        import capstone  # imported when a disassembler is wanted: ~25 ms of start-up
+
+        return int(capstone.CS_ARCH_ARM64)
+
+    @property
+    def cs_mode(self) -> int:
+        import capstone
+
+        return int(capstone.CS_MODE_ARM)
+
     # Above the 48-bit user range: never mapped, never reached.
     never_address = 0xFFFFFFFFFFFFFFF0
     platform = b"aarch64"
@@ -132,7 +142,7 @@ class AArch64(Arch):
             cpu.trap = Trap(kind, cpu.pc, intno)
             cpu.stop()
 
-        cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
+        cpu.add_syscall_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
         install_fault_hook(cpu)
 
     def resume_address(self, cpu: Cpu) -> int:

@@ -210,7 +210,7 @@ class Arm(Arch):
                     return True
             return False
 
-        cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
+        cpu.add_syscall_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
         cpu.add_hook(UC_HOOK_INSN_INVALID, HOOK_INSN_INVALID_CFUNC, on_invalid_insn)
         install_fault_hook(cpu)
 

@@ -74,9 +74,16 @@ class Arch(ABC):
     """The registers holding a C function's first integer arguments (--ltrace)."""
     syscall_regs: tuple[int, ...]
     """The syscall number register, then the argument registers in order."""
-    cs_arch: int
-    """Capstone's architecture and mode (subclasses import capstone only when asked)."""
-    cs_mode: int
+
+    @property
+    @abstractmethod
+    def cs_arch(self) -> int:
+        """Capstone's architecture and mode (subclasses import capstone only when asked)."""
+
+    @property
+    @abstractmethod
+    def cs_mode(self) -> int: ...
+
     never_address: int
     """An address guest code cannot reach, given to emu_start as its stop address."""
     platform: bytes

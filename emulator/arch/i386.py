@@ -23,7 +23,6 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-import capstone
 from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, UC_PROT_READ, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC
@@ -114,8 +113,19 @@ class I386(Arch):
     ret_reg = X.UC_X86_REG_EAX
     syscall_regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX,
                     X.UC_X86_REG_ESI, X.UC_X86_REG_EDI, X.UC_X86_REG_EBP)
-    cs_arch = capstone.CS_ARCH_X86
-    cs_mode = capstone.CS_MODE_32
+
+    @property
+    def cs_arch(self) -> int:
+        import capstone  # imported when a disassembler is wanted: ~25 ms of start-up
+
+        return int(capstone.CS_ARCH_X86)
+
+    @property
+    def cs_mode(self) -> int:
+        import capstone
+
+        return int(capstone.CS_MODE_32)
+
     # Inside the GDT area, which is mapped read-only and never executed.
     never_address = 0xFFFFFFF0
     platform = b"i686"
@@ -147,7 +157,7 @@ class I386(Arch):
             cpu.trap = Trap(kind, cpu.pc, intno)
             cpu.stop()
 
-        cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
+        cpu.add_syscall_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
         install_fault_hook(cpu)
 
     def resume_address(self, cpu: Cpu) -> int:

@@ -132,8 +132,8 @@ class X86_64(Arch):
             cpu.trap = Trap(kind, cpu.pc, intno)
             cpu.stop()
 
-        cpu.add_hook(UC_HOOK_INSN, HOOK_INSN_SYSCALL_CFUNC, on_syscall, 1, 0,
-                     X.UC_X86_INS_SYSCALL)
+        cpu.add_syscall_hook(UC_HOOK_INSN, HOOK_INSN_SYSCALL_CFUNC, on_syscall, 1, 0,
+                             X.UC_X86_INS_SYSCALL)
         cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
         install_fault_hook(cpu)
 

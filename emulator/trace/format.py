@@ -133,8 +133,15 @@ _ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", ord("\f"): "\\f", ord("\n"): "\\
             ord("\r"): "\\r", ord("\t"): "\\t", ord("\v"): "\\v"}
 
 
+_NEEDS_ESCAPE = bytes(c for c in range(256) if not 0x20 <= c < 0x7F or c in b'"\\')
+"""Bytes :func:`quote` does not copy as they are."""
+
+
 def quote(data: bytes, *, truncated: bool = False) -> str:
     """strace's string_quote: C escapes, minimal octal for other bytes, ``...`` if cut."""
+    if len(data.translate(None, _NEEDS_ESCAPE)) == len(data):
+        # Printable ASCII only, no quote or backslash: the common case, in one step.
+        return '"' + data.decode("ascii") + ('"...' if truncated else '"')
     out = ['"']
     n = len(data)
     for i, c in enumerate(data):
@@ -603,7 +610,14 @@ def timespec_size_of(fc: FormatContext, name: str) -> int:
     return 16 if fc.abi.time_bits == 64 or name.endswith("time64") else 8
 
 
+ENTRY_PRINTERS = frozenset({"poll", "select"})
+"""Printers that capture value-result arguments at entry (ppoll's and select's timeouts,
+select's fd sets), which the call overwrites."""
+
+
 def capture_entry(spec: S.SyscallSpec, fc: FormatContext) -> dict[int, bytes] | None:
+    if not _plan(spec).structs:
+        return None
     captured: dict[int, bytes] | None = None
     if spec.printer == "poll" and len(fc.args) > 3 and fc.args[2]:
         data = fc.mem.try_read(fc.args[2], timespec_size_of(fc, spec.name))
@@ -1143,8 +1157,36 @@ SPLIT_PRINTERS = {"clone": 2, "wait4": 1}
 (clone: child_stack and flags, then what the kernel stored: parent_tid=[pid])."""
 
 
+class _SpecPlan:
+    """What the tracer derives from a spec's argument kinds, once per spec."""
+
+    __slots__ = ("spec", "split", "structs")
+
+    def __init__(self, spec: S.SyscallSpec) -> None:
+        self.spec = spec
+        """Kept so that the spec's id, the cache key, cannot be reused."""
+        self.split = _split_args(spec)
+        self.structs = spec.printer in ENTRY_PRINTERS or any(
+            isinstance(kind, S.Struct) for kind in spec.args)
+
+
+_PLANS: dict[int, _SpecPlan] = {}
+"""By spec identity: hashing a spec would hash every field."""
+
+
+def _plan(spec: S.SyscallSpec) -> _SpecPlan:
+    plan = _PLANS.get(id(spec))
+    if plan is None or plan.spec is not spec:
+        plan = _PLANS[id(spec)] = _SpecPlan(spec)
+    return plan
+
+
 def split_args(spec: S.SyscallSpec) -> int:
     """How many leading arguments strace prints when the call is entered."""
+    return _plan(spec).split
+
+
+def _split_args(spec: S.SyscallSpec) -> int:
     if spec.printer is not None:
         return SPLIT_PRINTERS.get(spec.printer, len(spec.args))
     for i, kind in enumerate(spec.args):
@@ -1158,6 +1200,8 @@ def format_args(spec: S.SyscallSpec, fc: FormatContext, start: int = 0,
     if spec.printer is not None:
         parts = PRINTERS[spec.printer](fc)
         return parts[start:stop]
+    if start >= len(spec.args):
+        return []
     kinds = spec.args[start:stop]
     return [format_arg(k, v, fc) for k, v in zip(kinds, fc.args[start:], strict=False)]
 

@@ -113,6 +113,8 @@ class Strace:
 
     def _interrupt_others(self, tid: int) -> None:
         """Another thread is about to print: held lines of other threads go out unfinished."""
+        if not self.held or (len(self.held) == 1 and tid in self.held):
+            return
         for other, held in self.held.items():
             if other != tid and not held.printed:
                 self._write(held.head + " <unfinished ...>")
