@@ -20,22 +20,12 @@ from syscalls.kernel.files import FdTable
 from syscalls.kernel.memory import GuestMemory
 from syscalls.kernel.task import Process, Task
 from syscalls.kernel.wait import Block, WakeReason
+from tests.unit.flat_memory import FlatMemory
 
 AF_UNIX, AF_INET = 1, 2
 SOCK_STREAM, SOCK_DGRAM = 1, 2
 SOCK_NONBLOCK = 0o4000
 MSG_DONTWAIT, MSG_TRUNC = 0x40, 0x20
-
-
-class FlatMemory:
-    def __init__(self, size: int = 1 << 16) -> None:
-        self.data = bytearray(size)
-
-    def read(self, addr: int, size: int) -> bytes:
-        return bytes(self.data[addr:addr + size])
-
-    def write(self, addr: int, data: bytes) -> None:
-        self.data[addr:addr + len(data)] = data
 
 
 def make_ctx(abi: LinuxAbi = X86_64, cwd: str = "/", **options: object) -> SyscallContext:

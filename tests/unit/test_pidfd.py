@@ -18,12 +18,13 @@ from syscalls.fs import sys_fcntl, sys_fstat
 from syscalls.kernel.clock import Clock
 from syscalls.kernel.core import Kernel, KernelOptions
 from syscalls.kernel.files import EPOLLHUP, EPOLLIN, EPOLLRDNORM, Epoll, FdTable
-from syscalls.kernel.memory import GuestMemory, MemoryFault
+from syscalls.kernel.memory import GuestMemory
 from syscalls.kernel.pidfd import PidFd
 from syscalls.kernel.signals import SI_QUEUE, SI_TKILL, SI_USER, SigInfo, bit
 from syscalls.kernel.task import Process, Task
 from syscalls.structs import pack_siginfo
 from syscalls.table import all_specs
+from tests.unit.flat_memory import FlatMemory
 
 PID = 1000
 SIGUSR1, SIGUSR2 = 10, 12
@@ -33,23 +34,6 @@ P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 WNOHANG, WEXITED = 1, 4
 SCRATCH = 0x1000
 UNMAPPED = 0x100000
-
-
-class FlatMemory:
-    """64 KiB of guest memory; anything above faults."""
-
-    def __init__(self, size: int = 1 << 16) -> None:
-        self.data = bytearray(size)
-
-    def read(self, addr: int, size: int) -> bytes:
-        if addr + size > len(self.data):
-            raise MemoryFault(addr, size)
-        return bytes(self.data[addr:addr + size])
-
-    def write(self, addr: int, data: bytes) -> None:
-        if addr + len(data) > len(self.data):
-            raise MemoryFault(addr, len(data))
-        self.data[addr:addr + len(data)] = data
 
 
 def make_ctx(abi: LinuxAbi = X86_64, *, pgid: int = PID) -> SyscallContext:

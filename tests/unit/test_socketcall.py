@@ -19,30 +19,16 @@ from syscalls.errno import Errno, SyscallError
 from syscalls.kernel.clock import Clock
 from syscalls.kernel.core import Kernel, KernelOptions
 from syscalls.kernel.files import FdTable
-from syscalls.kernel.memory import GuestMemory, MemoryFault
+from syscalls.kernel.memory import GuestMemory
 from syscalls.kernel.net import Socket
 from syscalls.kernel.task import Process, Task
 from syscalls.table import table_for
+from tests.unit.flat_memory import FlatMemory
 
 AF_INET, AF_UNIX, SOCK_STREAM = 2, 1, 1
 ARGS = 0x1000
 TOP = 1 << 16
 SYS_SOCKET, SYS_LISTEN, SYS_SOCKETPAIR = 1, 4, 8
-
-
-class FlatMemory:
-    def __init__(self, size: int = TOP) -> None:
-        self.data = bytearray(size)
-
-    def read(self, addr: int, size: int) -> bytes:
-        if addr + size > len(self.data):
-            raise MemoryFault(addr, size)
-        return bytes(self.data[addr:addr + size])
-
-    def write(self, addr: int, data: bytes) -> None:
-        if addr + len(data) > len(self.data):
-            raise MemoryFault(addr, len(data))
-        self.data[addr:addr + len(data)] = data
 
 
 def make_ctx() -> SyscallContext:
