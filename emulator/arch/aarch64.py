@@ -111,17 +111,7 @@ class AArch64(Arch):
                     A.UC_ARM64_REG_X2, A.UC_ARM64_REG_X3, A.UC_ARM64_REG_X4,
                     A.UC_ARM64_REG_X5)
 
-    @property
-    def cs_arch(self) -> int:
-        import capstone  # imported when a disassembler is wanted: ~25 ms of start-up
-
-        return int(capstone.CS_ARCH_ARM64)
-
-    @property
-    def cs_mode(self) -> int:
-        import capstone
-
-        return int(capstone.CS_MODE_ARM)
+    capstone_mode = ("CS_ARCH_ARM64", "CS_MODE_ARM")
 
     # Above the 48-bit user range: never mapped, never reached.
     never_address = 0xFFFFFFFFFFFFFFF0

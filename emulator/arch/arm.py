@@ -148,17 +148,7 @@ class Arm(Arch):
     syscall_regs = (A.UC_ARM_REG_R7, A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2,
                     A.UC_ARM_REG_R3, A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6)
 
-    @property
-    def cs_arch(self) -> int:
-        import capstone  # imported when a disassembler is wanted: ~50 ms of start-up
-
-        return int(capstone.CS_ARCH_ARM)
-
-    @property
-    def cs_mode(self) -> int:
-        import capstone
-
-        return int(capstone.CS_MODE_ARM)
+    capstone_mode = ("CS_ARCH_ARM", "CS_MODE_ARM")
 
     # Above the helper page and below nothing: never mapped, never reached.
     never_address = 0xFFFFFFF0

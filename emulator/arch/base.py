@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loader.elf import PF_X
 from loader.sysroot import SysrootDefault
@@ -75,14 +75,16 @@ class Arch(ABC):
     syscall_regs: tuple[int, ...]
     """The syscall number register, then the argument registers in order."""
 
-    @property
-    @abstractmethod
-    def cs_arch(self) -> int:
-        """Capstone's architecture and mode (subclasses import capstone only when asked)."""
+    capstone_mode: tuple[str, str]
+    """Capstone's names for this architecture and mode (CS_ARCH_*, CS_MODE_*)."""
 
-    @property
-    @abstractmethod
-    def cs_mode(self) -> int: ...
+    def disassembler(self) -> Any:
+        """A capstone disassembler for guest code; capstone is imported only when asked
+        (~25-50 ms of start-up nobody else needs)."""
+        import capstone
+
+        arch, mode = self.capstone_mode
+        return capstone.Cs(getattr(capstone, arch), getattr(capstone, mode))
 
     never_address: int
     """An address guest code cannot reach, given to emu_start as its stop address."""

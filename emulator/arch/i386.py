@@ -114,17 +114,7 @@ class I386(Arch):
     syscall_regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX,
                     X.UC_X86_REG_ESI, X.UC_X86_REG_EDI, X.UC_X86_REG_EBP)
 
-    @property
-    def cs_arch(self) -> int:
-        import capstone  # imported when a disassembler is wanted: ~25 ms of start-up
-
-        return int(capstone.CS_ARCH_X86)
-
-    @property
-    def cs_mode(self) -> int:
-        import capstone
-
-        return int(capstone.CS_MODE_32)
+    capstone_mode = ("CS_ARCH_X86", "CS_MODE_32")
 
     # Inside the GDT area, which is mapped read-only and never executed.
     never_address = 0xFFFFFFF0

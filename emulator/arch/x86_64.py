@@ -103,17 +103,7 @@ class X86_64(Arch):
     syscall_regs = (X.UC_X86_REG_RAX, X.UC_X86_REG_RDI, X.UC_X86_REG_RSI, X.UC_X86_REG_RDX,
                     X.UC_X86_REG_R10, X.UC_X86_REG_R8, X.UC_X86_REG_R9)
 
-    @property
-    def cs_arch(self) -> int:
-        import capstone  # imported when a disassembler is wanted: ~50 ms of start-up
-
-        return int(capstone.CS_ARCH_X86)
-
-    @property
-    def cs_mode(self) -> int:
-        import capstone
-
-        return int(capstone.CS_MODE_64)
+    capstone_mode = ("CS_ARCH_X86", "CS_MODE_64")
 
     # Non-canonical: no instruction can ever be fetched from it.
     never_address = 0xFFFF800000000000
