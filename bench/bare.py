@@ -1,17 +1,22 @@
 """The engine's own limit: a guest program on Unicorn with nothing elftrace adds.
 
-``python -m bench.bare [--tlb cpu|virtual] [--fault-hook] [--block-hook] BINARY [ARGS...]``
+``python -m bench.bare [--tlb pages|cpu|virtual] [--fault-hook] [--block-hook] BINARY [ARGS...]``
 
-Runs the program on one Unicorn engine with only the hook a program cannot run without
-(the syscall trap: SYSCALL on x86-64, the SVC interrupt on ARM), answered by elftrace's
-kernel model, which for a CPU-bound program is a few hundred calls. Left out: the
-time-slice block hook and its timer thread, the invalid-memory hook, and host signal
-forwarding, so threads switch only when one blocks. That is enough for a program whose
-other threads sleep (the ``cpu`` workload) and is not a substitute for elftrace: a guest
-thread that spins waiting for another would hang here.
+Runs the program on one Unicorn engine with only the hooks a program cannot run without
+(the syscall trap: SYSCALL on x86-64, the SVC interrupt on ARM, answered by elftrace's
+kernel model, which for a CPU-bound program is a few hundred calls; and the TLB fill
+hook that gives pages their permissions), as elftrace sets the engine up. Left out: the
+time-slice block hook and its timer thread, and host signal forwarding, so threads
+switch only when one blocks. That is enough for a program whose other threads sleep
+(the ``cpu`` workload) and is not a substitute for elftrace: a guest thread that spins
+waiting for another would hang here.
 
-``--fault-hook`` / ``--block-hook`` add elftrace's hooks back one at a time, and ``--tlb``
-selects Unicorn's TLB mode, so each engine setting's cost is measured on its own.
+``--tlb`` selects how pages get their permissions: ``pages``, elftrace's TLB fill hook
+(the default); ``cpu``, Unicorn's default TLB mode (the guest CPU's MMU, which marks
+every page executable); ``virtual``, Unicorn's virtual TLB with no fill hook (a page
+gets only the access that filled it). ``--fault-hook`` adds an invalid-memory hook (what
+elftrace used before the fill hook), ``--block-hook`` the time-slice block hook, so
+each engine setting's cost is measured on its own.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from unicorn import UC_TLB_CPU, UC_TLB_VIRTUAL, Uc
+from unicorn import Uc
 
-TLB_MODES = {"cpu": UC_TLB_CPU, "virtual": UC_TLB_VIRTUAL}
+TLB_MODES = ("pages", "cpu", "virtual")
 
 
 class NoSliceTimer:
@@ -54,36 +59,38 @@ class NoSliceTimer:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bare",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--tlb", choices=sorted(TLB_MODES), default="cpu")
+    parser.add_argument("--tlb", choices=TLB_MODES, default="pages")
     parser.add_argument("--fault-hook", action="store_true",
-                        help="install elftrace's invalid-memory hook")
+                        help="add an invalid-memory hook (forces every store onto the "
+                             "slow path)")
     parser.add_argument("--block-hook", action="store_true",
                         help="install elftrace's time-slice block hook (never triggered)")
     parser.add_argument("binary")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
+    from unicorn import UC_HOOK_MEM_INVALID, UC_TLB_VIRTUAL
+
     from emulator import machine as machine_mod
-    from emulator.arch import arm, base, x86_64
 
-    if not args.fault_hook:
-        def no_fault_hook(cpu: object) -> None: ...
-
-        for module in (arm, x86_64, base):
-            module.install_fault_hook = no_fault_hook  # type: ignore[attr-defined]
     block_hook = args.block_hook
     machine_mod.SliceTimer = (  # type: ignore[misc]
         lambda uc, quantum, work_quantum=None: NoSliceTimer(uc, quantum, block_hook,
                                                             work_quantum))
-    tlb = TLB_MODES[args.tlb]
-    original_create = machine_mod.Cpu.__init__
+    tlb = args.tlb
+    fault_hook = args.fault_hook
+    original_pages = machine_mod.Cpu.use_page_permissions
 
-    def cpu_init(self: machine_mod.Cpu, arch: object) -> None:
-        original_create(self, arch)  # type: ignore[arg-type]
-        if tlb != UC_TLB_CPU:
-            self.uc.ctl_set_tlb_mode(tlb)
+    def use_page_permissions(self: machine_mod.Cpu, prot_at: object) -> None:
+        if tlb == "pages":
+            original_pages(self, prot_at)  # type: ignore[arg-type]
+        elif tlb == "virtual":
+            self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+            self.uc.ctl_exits_enabled(True)
+        if fault_hook:
+            self.uc.hook_add(UC_HOOK_MEM_INVALID, lambda *_: False)
 
-    machine_mod.Cpu.__init__ = cpu_init  # type: ignore[method-assign]
+    machine_mod.Cpu.use_page_permissions = use_page_permissions  # type: ignore[method-assign]
     machine = machine_mod.Machine(args.binary, [args.binary, *args.args])
     status = machine.run()
     sys.stdout.flush()

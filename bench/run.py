@@ -33,6 +33,7 @@ QEMU = {"amd64": "qemu-x86_64", "arm7": "qemu-arm"}
 WRITES = 100_000
 RUNNERS = ("native", "qemu", "qiling", "bare", "run", "trace", "trace-k")
 ENGINE_SETTINGS = {
+    "bare+tlb-cpu": ["--tlb", "cpu"],
     "bare+tlb-virtual": ["--tlb", "virtual"],
     "bare+fault-hook": ["--fault-hook"],
     "bare+block-hook": ["--block-hook"],

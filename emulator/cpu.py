@@ -36,6 +36,14 @@ RAW = ctypes.CDLL(uclib._name)
 _reg_read_batch = RAW.uc_reg_read_batch
 _reg_write = RAW.uc_reg_write
 
+_PROT_READ, _PROT_WRITE, _PROT_EXEC, _PROT_ALL = 1, 2, 4, 7
+_PAGE_SIZE = 4096
+"""The TLB hook's page: Unicorn's target page size on every architecture we run."""
+_UC_CTL_TLB_FLUSH_WRITE = 11 | 1 << 30
+"""UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0): the binding has no method for it."""
+_TLB_FILL_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64,
+                                   ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
 if TYPE_CHECKING:
     from unicorn import UcContext
 
@@ -185,13 +193,16 @@ class SyscallGate:
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """An invalid memory access Unicorn reported (recorded by the memory hook)."""
+    """An invalid memory access (recorded by the TLB fill hook, see
+    :meth:`Cpu.use_page_permissions`)."""
 
     address: int
     write: bool
     fetch: bool
     mapped: bool
     """The page is mapped but the access was not allowed (a protection fault)."""
+    exact: bool = True
+    """False while ``address`` is only the page's: the TLB hook sees no more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +236,9 @@ class Cpu:
         write happens when the hook returns (nothing in the hook reads it back)."""
         self.gate: SyscallGate | None = None
         self.fault: Fault | None = None
+        self.lenient_tlb = False
+        """Let every page through the TLB hook (only while pinpointing a fault)."""
+        self._page_permissions = False
         self.trap: Trap | None = None
         self.stop_requested = False
         self.on_syscall: Callable[[], None] = _unset
@@ -333,6 +347,113 @@ class Cpu:
         self.syscall_registers = gate.registers
         self.set_syscall_return = gate.defer_return
 
+    # Page permissions --------------------------------------------------------------------
+
+    def use_page_permissions(self, prot_at: Callable[[int], int]) -> None:
+        """Have Unicorn's TLB ask ``prot_at(page)`` (UC_PROT_* bits, -1 if unmapped) for
+        every page it fills, and record a refused access as :attr:`fault`.
+
+        Why: in its default TLB mode Unicorn 2.1.4 gives every page the guest's MMU
+        permissions, which with no guest page tables means executable, and never lets a
+        store to an executable page take the fast path (it might be code). So every
+        store in the program took the slow path. Here a data access gets a writable
+        page without EXEC, a fetch gets EXEC without WRITE (a page that is both is
+        filled by whichever kind of access comes), and stores run at full speed:
+        CPU-bound guests ~2.5x faster. The same hook replaces the invalid-memory hook,
+        whose mere presence also forces every store onto the slow path.
+        """
+        from unicorn import UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_MEM_WRITE, UC_TLB_VIRTUAL
+
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        # With exits enabled and none set, emu_start's ``until`` is ignored: otherwise
+        # Unicorn looks up the code page at until - 1 at every stop (to drop a cached
+        # block there), which this hook must refuse, and emu_start fails.
+        self.uc.ctl_exits_enabled(True)
+        needed = {UC_MEM_FETCH: _PROT_EXEC, UC_MEM_WRITE: _PROT_WRITE}
+        pack_entry = struct.Struct("<QI").pack
+        memmove = ctypes.memmove
+        cpu = self
+
+        def fill(_uc: object, page: int, access: int, entry: int, _user: object) -> bool:
+            try:
+                prot = prot_at(page)
+                need = needed.get(access, _PROT_READ)
+                if prot & need and prot >= 0 and not cpu.lenient_tlb:
+                    if prot & _PROT_WRITE and prot & _PROT_EXEC:
+                        prot &= ~(_PROT_WRITE if need == _PROT_EXEC else _PROT_EXEC)
+                    memmove(entry, pack_entry(page, prot), 12)
+                    return True
+                if cpu.lenient_tlb:
+                    # Let the access through to Unicorn's own checks, whose hooks see
+                    # the exact address (see _pinpoint_fault).
+                    memmove(entry, pack_entry(page, _PROT_ALL), 12)
+                    return True
+                cpu.fault = Fault(page, need == _PROT_WRITE, need == _PROT_EXEC, prot >= 0,
+                                  exact=False)
+                return False
+            except BaseException as exc:
+                if cpu.hook_error is None:
+                    cpu.hook_error = exc
+                uclib.uc_emu_stop(cpu._uch)
+                return False
+
+        function = _TLB_FILL_CFUNC(fill)
+        self._callbacks.append(function)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(self._uch, ctypes.byref(handle), UC_HOOK_TLB_FILL,
+                                   ctypes.cast(function, ctypes.c_void_p), None,
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if status:
+            raise UcError(status)
+        self._page_permissions = True
+
+    def flush_tlb(self) -> None:
+        """Forget every cached page translation (after permissions change)."""
+        if self._page_permissions:
+            status = uclib.uc_ctl(self._uch, ctypes.c_int(_UC_CTL_TLB_FLUSH_WRITE))
+            if status:
+                raise UcError(status)
+
+    def _pinpoint_fault(self, fault: Fault) -> Fault:
+        """The exact address of a refused access: the TLB hook sees only its page. A
+        fetch faults where the PC stands (or, for an instruction running into the next
+        page, at that page). For data, run the faulting instruction once more with
+        every page let through and an invalid-memory hook in place, then put the
+        registers back as they were."""
+        from unicorn import UC_HOOK_MEM_INVALID
+
+        page = fault.address
+        if fault.fetch:
+            pc = self.pc
+            address = pc if page <= pc < page + _PAGE_SIZE else page
+            return Fault(address, fault.write, fault.fetch, fault.mapped)
+
+        exact: list[int] = []
+
+        def on_invalid(_uc: Uc, _access: int, address: int, _size: int, _value: int,
+                       _user: object) -> bool:
+            exact.append(address)
+            return False
+
+        context = self.uc.context_save()
+        hook = self.uc.hook_add(UC_HOOK_MEM_INVALID, on_invalid)
+        self.lenient_tlb = True
+        self.flush_tlb()
+        try:
+            self.uc.emu_start(self.arch.resume_address(self), self.arch.never_address,
+                              count=1)
+        except UcError:
+            pass
+        finally:
+            self.lenient_tlb = False
+            self.uc.hook_del(hook)
+            self.uc.context_restore(context)
+            self.flush_tlb()
+        address = next((a for a in exact if page <= a < page + _PAGE_SIZE), None)
+        if address is None:  # an access spanning two pages: the first byte's address
+            address = exact[0] if exact else page
+        return Fault(address, fault.write, fault.fetch, fault.mapped)
+
     # Execution ---------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -348,6 +469,11 @@ class Cpu:
         self.hook_error = None
         try:
             self.uc.emu_start(begin, self.arch.never_address)
+        except UcError:
+            fault = self.fault
+            if fault is not None and not fault.exact and self.hook_error is None:
+                self.fault = self._pinpoint_fault(fault)
+            raise
         finally:
             error, self.hook_error = self.hook_error, None
             if error is not None:

@@ -202,6 +202,8 @@ class Machine:
             self._load_interpreter()
         self.cpu = Cpu(arch)
         self.memory = UnicornMemory(self.cpu.uc, arch.layout.task_size.bit_length())
+        self.cpu.use_page_permissions(self.memory.prot_at)
+        self.memory.on_protect = self.cpu.flush_tlb
         self.mem = GuestMemory(self.memory, arch.word_size)
         deterministic = self.options.kernel.deterministic
         self.timer = SliceTimer(self.cpu.uc, self.options.quantum,
@@ -472,7 +474,9 @@ class Machine:
 
         self.cpu.add_hook(UC_HOOK_CODE, HOOK_CODE_CFUNC, on_code, address, address)
         # Code already translated would run without the new hook: drop its cached block.
-        self.cpu.uc.ctl_remove_cache(address, address + 1)
+        with self.memory.reshaping():
+            self.cpu.uc.ctl_remove_cache(address, address + 1)
+        self.cpu.flush_tlb()
 
     def halt(self) -> None:
         """Stop the whole machine where it stands (from a breakpoint action): run() returns

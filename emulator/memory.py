@@ -33,8 +33,10 @@ which a direct store would not.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import ctypes
 import mmap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from unicorn import Uc, UcError
@@ -46,6 +48,10 @@ _mem_read = RAW.uc_mem_read
 _mem_write = RAW.uc_mem_write
 _NO_HIT: tuple[int, int, int, mmap.mmap | None] = (0, -1, 0, None)
 
+def _nothing() -> None: ...
+
+
+PROT_EXEC, PROT_ALL = 4, 7
 MAP_NORESERVE = 0x4000
 MAX_REGIONS = 2048
 """Unicorn regions a guest may have; each map costs more the more there are."""
@@ -84,6 +90,11 @@ class UnicornMemory:
         self.window_size = 1 << min(address_bits, 40)
         self._windows: dict[int, Window] = {}
         self._regions = RegionMap()
+        self._fixed = RegionMap()
+        """Regions the Arch mapped into the engine itself (i386's GDT): no window, never
+        changed, but the TLB must let the CPU read them."""
+        for lo, last, prot in uc.mem_regions():
+            self._fixed.add(lo, last + 1, prot)
         self._raw_uch = ctypes.c_void_p(self._uch.value)
         # Reads Unicorn serves go through one reusable buffer: the binding allocates one
         # per call.
@@ -91,6 +102,9 @@ class UnicornMemory:
         self._buffer_view = memoryview(self._buffer).cast("B")
         self._hit = _NO_HIT
         """(lo, hi, window start, window buffer) of the region last read from."""
+        self._reshaping = 0
+        self.on_protect: Callable[[], None] = _nothing
+        """Called after a protection change (the Cpu flushes its TLB)."""
 
     # RawMemory ---------------------------------------------------------------------------
 
@@ -132,7 +146,9 @@ class UnicornMemory:
             raise MemoryError(f"the guest has {MAX_REGIONS} mappings, elftrace's limit")
         for window, lo, hi in self._pieces(start, start + size, create=True):
             try:
-                self.uc.mem_map_ptr(lo, hi - lo, prot & 7, window.host + lo - window.start)
+                with self.reshaping():
+                    self.uc.mem_map_ptr(lo, hi - lo, prot & 7,
+                                        window.host + lo - window.start)
             except UcError:
                 self.unmap(start, lo - start)
                 raise MemoryError(f"cannot map {hi - lo:#x} bytes at {lo:#x}") from None
@@ -143,7 +159,8 @@ class UnicornMemory:
     def unmap(self, start: int, size: int) -> None:
         if size <= 0:
             return
-        self.uc.mem_unmap(start, size)
+        with self.reshaping():
+            self.uc.mem_unmap(start, size)
         self._hit = _NO_HIT
         self._regions.remove(start, start + size)
         for window, lo, hi in self._pieces(start, start + size, create=False):
@@ -155,10 +172,35 @@ class UnicornMemory:
                 window.buffer.madvise(mmap.MADV_DONTNEED, lo - window.start, hi - lo)
 
     def protect(self, start: int, size: int, prot: int) -> None:
-        self.uc.mem_protect(start, size, prot & 7)
+        with self.reshaping():
+            self.uc.mem_protect(start, size, prot & 7)
         for lo, hi, _ in self._regions.remove(start, start + size):
             self._regions.add(lo, hi, prot & 7)
         self._coalesce(start, start + size)
+        # The TLB keeps what the page-permission hook granted; Unicorn flushes it on
+        # some protection changes, not all (read-only to none keeps readable entries).
+        self.on_protect()
+
+    def prot_at(self, page: int) -> int:
+        """UC_PROT_* of the page at ``page``, -1 if unmapped (the TLB hook's question)."""
+        prot = self._regions.prot_at(page)
+        if prot < 0:
+            prot = self._fixed.prot_at(page)
+        if self._reshaping:
+            # Unicorn itself asks, to drop cached code on the page (unmap, protect,
+            # remove_cache): a refusal would fail the next emu_start. What it is
+            # granted now is flushed before the guest runs again.
+            return prot | PROT_EXEC if prot >= 0 else PROT_ALL
+        return prot
+
+    @contextlib.contextmanager
+    def reshaping(self) -> Iterator[None]:
+        """Around calls that make Unicorn look pages up itself (see :meth:`prot_at`)."""
+        self._reshaping += 1
+        try:
+            yield
+        finally:
+            self._reshaping -= 1
 
     def discard(self, start: int, size: int) -> None:
         """MADV_DONTNEED: the range reads back as zeros and its host pages are freed."""
@@ -217,8 +259,9 @@ class UnicornMemory:
             return
         lo, hi, prot = regions.starts[i], regions.ends[j], regions.prots[i]
         window = self._windows[lo & ~(self.window_size - 1)]
-        self.uc.mem_unmap(lo, hi - lo)
-        self.uc.mem_map_ptr(lo, hi - lo, prot, window.host + lo - window.start)
+        with self.reshaping():
+            self.uc.mem_unmap(lo, hi - lo)
+            self.uc.mem_map_ptr(lo, hi - lo, prot, window.host + lo - window.start)
         regions.remove(lo, hi)
         regions.add(lo, hi, prot)
 
@@ -244,6 +287,11 @@ class RegionMap:
     def index_of(self, addr: int) -> int | None:
         i = bisect.bisect_right(self.starts, addr) - 1
         return i if i >= 0 and self.ends[i] > addr else None
+
+    def prot_at(self, addr: int) -> int:
+        """The protection of the range holding ``addr``, -1 if none does."""
+        i = bisect.bisect_right(self.starts, addr) - 1
+        return self.prots[i] if i >= 0 and self.ends[i] > addr else -1
 
     def add(self, start: int, end: int, prot: int) -> None:
         i = bisect.bisect_left(self.starts, start)

@@ -23,7 +23,7 @@ from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC
 
-from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
+from emulator.arch.base import Arch, Layout, UnwindParams
 from emulator.cpu import Trap
 from loader.elf import ElfClass, Machine
 from loader.sysroot import SysrootDefault
@@ -133,7 +133,6 @@ class AArch64(Arch):
             cpu.stop()
 
         cpu.add_syscall_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
-        install_fault_hook(cpu)
 
     def resume_address(self, cpu: Cpu) -> int:
         return cpu.pc

@@ -24,7 +24,7 @@ from unicorn import (
 from unicorn import arm_const as A
 from unicorn.unicorn_py3.unicorn import HOOK_INSN_INVALID_CFUNC, HOOK_INTR_CFUNC
 
-from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
+from emulator.arch.base import Arch, Layout, UnwindParams
 from emulator.cpu import Trap
 from loader.elf import PF_X, ElfClass, Machine
 from loader.sysroot import SysrootDefault
@@ -202,7 +202,6 @@ class Arm(Arch):
 
         cpu.add_syscall_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
         cpu.add_hook(UC_HOOK_INSN_INVALID, HOOK_INSN_INVALID_CFUNC, on_invalid_insn)
-        install_fault_hook(cpu)
 
     def is_thumb(self, cpu: Cpu) -> bool:
         return bool(cpu.reg(A.UC_ARM_REG_CPSR) & CPSR_T)

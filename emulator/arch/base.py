@@ -181,28 +181,3 @@ class Arch(ABC):
     def fault_trapno(self, write: bool, fetch: bool) -> tuple[int, int]:
         """(trap number, error code) the CPU would report for a page fault."""
         return 0, 0
-
-
-def install_fault_hook(cpu: Cpu) -> None:
-    """Record invalid memory accesses; returning False makes emu_start fail at the
-    faulting instruction, with the PC still on it."""
-    from unicorn import (
-        UC_HOOK_MEM_INVALID,
-        UC_MEM_FETCH_PROT,
-        UC_MEM_FETCH_UNMAPPED,
-        UC_MEM_READ_PROT,
-        UC_MEM_WRITE_PROT,
-        UC_MEM_WRITE_UNMAPPED,
-    )
-    from unicorn.unicorn_py3.unicorn import HOOK_MEM_INVALID_CFUNC
-
-    from emulator.cpu import Fault
-
-    def on_bad_memory(access: int, address: int, size: int, value: int) -> bool:
-        write = access in (UC_MEM_WRITE_UNMAPPED, UC_MEM_WRITE_PROT)
-        fetch = access in (UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT)
-        mapped = access in (UC_MEM_READ_PROT, UC_MEM_WRITE_PROT, UC_MEM_FETCH_PROT)
-        cpu.fault = Fault(address, write, fetch, mapped)
-        return False
-
-    cpu.add_hook(UC_HOOK_MEM_INVALID, HOOK_MEM_INVALID_CFUNC, on_bad_memory)

@@ -27,7 +27,7 @@ from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, UC_PROT_READ, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC
 
-from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
+from emulator.arch.base import Arch, Layout, UnwindParams
 from emulator.arch.fxsave import FXSAVE_SIZE, fxrstor, fxsave
 from emulator.arch.x86_64 import FIX_EFLAGS, TRAP_KINDS, X86_TRAP_PF
 from emulator.cpu import Trap
@@ -148,7 +148,6 @@ class I386(Arch):
             cpu.stop()
 
         cpu.add_syscall_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
-        install_fault_hook(cpu)
 
     def resume_address(self, cpu: Cpu) -> int:
         return cpu.pc

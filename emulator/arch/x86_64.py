@@ -18,7 +18,7 @@ from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_64, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_engine
 
-from emulator.arch.base import Arch, Layout, UnwindParams, install_fault_hook
+from emulator.arch.base import Arch, Layout, UnwindParams
 from emulator.arch.fxsave import FXSAVE_SIZE, fxrstor, fxsave
 from emulator.cpu import Trap
 from loader.elf import ElfClass, Machine
@@ -125,7 +125,6 @@ class X86_64(Arch):
         cpu.add_syscall_hook(UC_HOOK_INSN, HOOK_INSN_SYSCALL_CFUNC, on_syscall, 1, 0,
                              X.UC_X86_INS_SYSCALL)
         cpu.add_hook(UC_HOOK_INTR, HOOK_INTR_CFUNC, on_interrupt)
-        install_fault_hook(cpu)
 
     def resume_address(self, cpu: Cpu) -> int:
         return cpu.pc

@@ -645,6 +645,8 @@ UNKNOWN_NAMES: dict[str, str] = {"idtype": "P_???", "pidfd_open": "PIDFD_???",
                                  "wait_options": "W???"}
 """Tables whose values strace prints with a comment when it knows none of their bits
 (``0x1 /* PIDFD_??? */``): its xlat default string."""
+ZERO_NAMES: dict[str, str] = {"prot": "PROT_NONE"}
+"""Flag tables whose zero strace prints by name (``mprotect(..., PROT_NONE)``)."""
 
 def _plain(kind: S.Arg, value: int, fc: FormatContext) -> str:
     return str(value)
@@ -709,7 +711,8 @@ def format_arg(kind: S.Arg, value: int, fc: FormatContext) -> str:
         if kind.table == "open":
             return format_open_flags(value, fc.abi)
         flags = unsigned(value, fc.word) & 0xFFFFFFFF if value >= 0 else value
-        text = format_flags(flags, fc.abi.table(kind.table))
+        text = format_flags(flags, fc.abi.table(kind.table),
+                            zero=ZERO_NAMES.get(kind.table, "0"))
         unknown = UNKNOWN_NAMES.get(kind.table)
         if unknown and flags and text == f"{flags:#x}":
             text += f" /* {unknown} */"
