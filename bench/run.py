@@ -4,9 +4,10 @@ in one run; then the targets of issue 6, each met or not and by how much.
 
 Every measurement is a child process reaped with ``os.wait4``: wall time (monotonic
 clock around fork and wait), CPU time (user + system of the child and everything it
-waited for) and peak RSS (``ru_maxrss``). Each is repeated; the tables show the median
-and the spread ((max - min) / median). The machine is shared: CPU time is the number to
-trust, wall time is what a user sees.
+waited for) and peak RSS (``ru_maxrss``). Each is repeated; the runs table shows the
+median and the spread ((max - min) / median), the derived numbers and targets use each
+measurement's best repetition (least time, most RSS). The machine is shared: CPU time
+is the number to trust, wall time is what a user sees.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ class Measurement:
     def median(self, metric: str) -> float:
         return statistics.median(getattr(self, metric))
 
+    def best(self, metric: str) -> float:
+        """The least disturbed repetition: the fastest time (interference from other
+        work on a shared machine only ever adds time), the largest RSS."""
+        values = getattr(self, metric)
+        return max(values) if metric == "rss_mb" else min(values)
+
     def spread(self, metric: str) -> float:
         values = getattr(self, metric)
         middle = statistics.median(values)
@@ -84,8 +91,8 @@ class Measurement:
                                   "failures": self.failures}
         if self.cpu:
             for metric in ("wall", "cpu", "rss_mb"):
-                out[metric] = {"median": self.median(metric), "spread": self.spread(metric),
-                               "values": getattr(self, metric)}
+                out[metric] = {"median": self.median(metric), "best": self.best(metric),
+                               "spread": self.spread(metric), "values": getattr(self, metric)}
         return out
 
 
@@ -284,8 +291,10 @@ class Results:
         self.by_key = {(m.case, m.runner): m for m in measurements}
 
     def get(self, case: str, runner: str, metric: str = "cpu") -> float | None:
+        """The best repetition (Measurement.best): on a shared machine the median of a
+        few runs moved by up to 50 % between identical runs; the best moved far less."""
         m = self.by_key.get((case, runner))
-        return m.median(metric) if m is not None and m.ok else None
+        return m.best(metric) if m is not None and m.ok else None
 
     def ratio(self, case: str, runner: str, base: str, metric: str = "cpu") -> float | None:
         a, b = self.get(case, runner, metric), self.get(case, base, metric)
@@ -384,7 +393,7 @@ def print_tables(measurements: list[Measurement], results: Results,
     names = {"per_syscall_us": "µs / syscall", "cpu_bound_vs_qemu": "cpu-bound / qemu",
              "cpu_bound_vs_bare": "cpu-bound / bare", "thread_overhead_pct": "8 goroutines %",
              "hello_wall_s": "hello wall s", "hello_rss_mb": "hello RSS MB"}
-    summary = Table(title="Derived (CPU time unless marked wall)")
+    summary = Table(title="Derived (best repetition; CPU time unless marked wall)")
     summary.add_column("runner/arch")
     for label in names.values():
         summary.add_column(label, justify="right")
@@ -399,7 +408,7 @@ def print_tables(measurements: list[Measurement], results: Results,
         phases.add_row(*(f"{v:.3f}" for v in startup.values()))
         console.print(phases)
 
-    goal_table = Table(title="Targets (issue 6)")
+    goal_table = Table(title="Targets (issue 6; best repetition)")
     for column in ("target", "measured", "limit", "verdict"):
         goal_table.add_column(column)
     for goal in goals:
