@@ -32,7 +32,9 @@ from emulator.trace.format import (
     format_args,
     format_result,
     format_siginfo,
+    joined_args,
     quote,
+    spec_plan,
     split_args,
 )
 from syscalls.kernel.signals import signal_name
@@ -55,6 +57,8 @@ class Held:
     """The rendered backtrace (-k), captured when the call was entered."""
     entry: dict[int, bytes] | None = None
     """Value-result arguments as they were at entry (format.capture_entry)."""
+    fc: FormatContext | None = None
+    """The entry's format context, reused at exit."""
 
 
 @dataclass(slots=True)
@@ -81,6 +85,11 @@ class Strace:
         self.held: dict[int, Held] = {}
         self.live: set[int] = {self.machine.process.pid}
         self.stacks: BacktraceSource | None = None
+        self._mem = self.machine.mem
+        self._abi = self.machine.arch.abi
+        self._strsize = self.options.strsize
+        self._prefixed = self.options.timestamps
+        """Whether lines start with something (-tt, or [pid N] once threads exist)."""
         if self.options.backtraces:
             self.stacks = BacktraceSource(self.machine)
 
@@ -134,38 +143,46 @@ class Strace:
 
     def _context(self, args: tuple[int, ...], result: int | None = None,
                  name: str = "") -> FormatContext:
-        m = self.machine
-        return FormatContext(m.mem, m.arch.abi, self.options.strsize, args, result,
+        return FormatContext(self._mem, self._abi, self._strsize, args, result,
                              spec_name=name)
 
     # Events ------------------------------------------------------------------------------
 
     def on_enter(self, event: SyscallEnter) -> None:
-        if event.spec.printer == "sigreturn":
+        spec = event.spec
+        if spec.printer == "sigreturn":
             return  # printed whole once the frame has been read (see on_exit)
-        self._interrupt_others(event.tid)
-        count = split_args(event.spec)
-        fc = self._context(event.args, name=event.name)
-        head_args = format_args(event.spec, fc, 0, count)
-        trailing = ", " if 0 < count < len(event.spec.args) and event.spec.printer is None else ""
-        prefix = self._prefix(event.tid, event.time)
-        head = prefix + event.name + "(" + ", ".join(head_args)
-        self.held[event.tid] = Held(event, prefix, head + trailing, stack=self._stack(),
-                                    entry=capture_entry(event.spec, fc))
+        if self.held:
+            self._interrupt_others(event.tid)
+        plan = spec_plan(spec)
+        count = plan.split
+        fc = FormatContext(self._mem, self._abi, self._strsize, event.args,
+                           spec_name=event.name)
+        trailing = ", " if 0 < count < len(spec.args) and spec.printer is None else ""
+        prefix = self._prefix(event.tid, event.time) if self._prefixed else ""
+        head = prefix + event.name + "(" + joined_args(spec, fc, 0, count, plan)
+        self.held[event.tid] = Held(event, prefix, head + trailing,
+                                    stack=self._stack() if self.stacks else None,
+                                    entry=capture_entry(spec, fc) if plan.structs else None,
+                                    fc=fc)
 
     def on_exit(self, event: SyscallExit) -> None:
         held = self.held.pop(event.tid, None)
-        self._interrupt_others(event.tid)
-        fc = self._context(event.args, event.result, event.name)
-        fc.entry = held.entry if held is not None else None
+        if self.held:
+            self._interrupt_others(event.tid)
         spec = event.spec
+        if held is not None and held.fc is not None and held.fc.args is event.args:
+            fc = held.fc
+            fc.result = event.result
+        else:
+            fc = self._context(event.args, event.result, event.name)
+        fc.entry = held.entry if held is not None else None
         duration = (event.time - held.enter.time) if held and self.options.syscall_times else None
         result = format_result(spec, fc, event.result)
         note = event.note
-        count = split_args(spec)
         if held is None:
             # rt_sigreturn: no entry event is printed before its registers are restored.
-            text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
+            text = event.name + "(" + joined_args(spec, fc) + ")"
             self._finish(self._prefix(event.tid, event.time), text, result, duration, note)
             return
         if spec.printer is not None and not held.printed:
@@ -173,8 +190,9 @@ class Strace:
             text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
             self._finish(held.prefix, text, result, duration, note)
         else:
+            count = split_args(spec)
             if spec.printer is None:
-                tail = ", ".join(format_args(spec, fc, count)) + ")"
+                tail = joined_args(spec, fc, count) + ")"
             else:
                 tail = "".join(", " + part for part in format_args(spec, fc, count)) + ")"
             if not held.printed:
@@ -220,6 +238,7 @@ class Strace:
     def on_thread_created(self, event: ThreadCreated) -> None:
         if self.options.follow:
             self.live.add(event.child)
+            self._prefixed = True
 
     def on_thread_exited(self, event: ThreadExited) -> None:
         if event.tid not in self.live:
@@ -227,6 +246,7 @@ class Strace:
         self._flush_held(event.tid, event.time)
         self._write(self._prefix(event.tid, event.time) + f"+++ exited with {event.code} +++")
         self.live.discard(event.tid)
+        self._prefixed = self.options.timestamps or len(self.live) > 1
 
     def _flush_held(self, tid: int, when: float) -> None:
         held = self.held.pop(tid, None)
@@ -247,6 +267,7 @@ class Strace:
             if status & 0x7F == 0:
                 self._write(self._prefix(tid, event.time) + f"+++ exited with {status >> 8} +++")
             self.live.discard(tid)
+        self._prefixed = self.options.timestamps or len(self.live) > 1
         self._flush_held(main, event.time)
         if status & 0x7F:
             core = " (core dumped)" if status & 0x80 else ""
