@@ -1230,6 +1230,8 @@ def joined_args(spec: S.SyscallSpec, fc: FormatContext, start: int = 0,
     through a function compiled once per spec, range and word size: the traced path
     then makes no per-argument dispatch, slice or list."""
     end = len(spec.args) if stop is None else min(stop, len(spec.args))
+    if start >= end:
+        return ""
     if spec.printer is not None or len(fc.args) < end:
         return ", ".join(format_args(spec, fc, start, stop))
     if plan is None:

@@ -35,7 +35,6 @@ from emulator.trace.format import (
     joined_args,
     quote,
     spec_plan,
-    split_args,
 )
 from syscalls.kernel.signals import signal_name
 
@@ -59,6 +58,8 @@ class Held:
     """Value-result arguments as they were at entry (format.capture_entry)."""
     fc: FormatContext | None = None
     """The entry's format context, reused at exit."""
+    split: int = 0
+    """How many arguments the head shows (format.split_args)."""
 
 
 @dataclass(slots=True)
@@ -164,7 +165,7 @@ class Strace:
         self.held[event.tid] = Held(event, prefix, head + trailing,
                                     stack=self._stack() if self.stacks else None,
                                     entry=capture_entry(spec, fc) if plan.structs else None,
-                                    fc=fc)
+                                    fc=fc, split=count)
 
     def on_exit(self, event: SyscallExit) -> None:
         held = self.held.pop(event.tid, None)
@@ -190,7 +191,7 @@ class Strace:
             text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
             self._finish(held.prefix, text, result, duration, note)
         else:
-            count = split_args(spec)
+            count = held.split
             if spec.printer is None:
                 tail = joined_args(spec, fc, count) + ")"
             else:
