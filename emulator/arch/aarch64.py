@@ -119,6 +119,8 @@ class AArch64(Arch):
 
     def create_uc(self) -> Uc:
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        # Unicorn's AArch64 target uses 1 KiB pages; Linux's are 4 KiB (see arm.py).
+        uc.ctl_set_page_size(4096)
         # FP/SIMD trap at reset: CPACR_EL1.FPEN = 0b11, as the kernel sets for user code.
         uc.reg_write(A.UC_ARM64_REG_CPACR_EL1, uc.reg_read(A.UC_ARM64_REG_CPACR_EL1) | (3 << 20))
         return uc

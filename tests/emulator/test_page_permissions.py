@@ -127,3 +127,14 @@ def test_pinpointing_leaves_the_registers_as_they_were(tmp_path: Path) -> None:
     machine._fault = record  # type: ignore[method-assign]
     machine.run()
     assert seen == [(0, 5, entry + 5)]
+
+
+@pytest.mark.parametrize("machine", [62, EM_ARM, 183, 3], ids=["x86_64", "arm", "aarch64", "i386"])
+def test_engine_pages_are_linux_pages(tmp_path: Path, machine: int) -> None:
+    """Unicorn's ARM targets default to 1 KiB pages: four times the TLB fills and a
+    quarter of the TLB's reach. Every guest runs with Linux's 4 KiB."""
+    from emulator.machine import Machine
+
+    code = bytes(16)
+    path = str(write_exe(tmp_path, "p", static_elf(code, machine=machine)))
+    assert Machine(path, [path]).cpu.uc.ctl_get_page_size() == 4096
