@@ -1048,6 +1048,8 @@ class GoSymbols:
         self.quantum: int = table.quantum
         self._funcs: dict[int, Func] = {}
         self._pc_cache: dict[int, int | None] = {}
+        self._pcsp_cache: dict[tuple[int, int], int] = {}
+        self._frames_cache: dict[int, list[tuple[str, str, int, int]]] = {}
 
     # Construction ----------------------------------------------------------------------
 
@@ -1156,9 +1158,18 @@ class GoSymbols:
 
     def pcsp(self, func: Func, pc: int) -> int:
         """runtime.funcspdelta: bytes the function has pushed below its entry SP at
-        ``pc`` (-1 where the table says nothing, e.g. in the padding after a function)."""
-        raw, bias = self._raw_of(func)
-        return self._t.pcvalue(raw.pcsp, raw.entry, pc - bias)
+        ``pc`` (-1 where the table says nothing, e.g. in the padding after a function).
+        Memoised by (entry, pc): a backtrace at every syscall asks about the same call
+        sites again and again."""
+        key = (func.entry, pc)
+        value = self._pcsp_cache.get(key)
+        if value is None:
+            raw, bias = self._raw_of(func)
+            value = self._t.pcvalue(raw.pcsp, raw.entry, pc - bias)
+            if len(self._pcsp_cache) > _CACHE_LIMIT:
+                self._pcsp_cache.pop(next(iter(self._pcsp_cache)))
+            self._pcsp_cache[key] = value
+        return value
 
     def pcdata(self, func: Func, table: int, pc: int) -> int:
         """runtime.pcdatavalue1: value of PCDATA table ``table`` at ``pc`` (-1 if none)."""
@@ -1211,7 +1222,11 @@ class GoSymbols:
         """(function, file, line, FuncID) of every logical frame at ``pc``, innermost
         first, as runtime.CallersFrames reports them: the inlined frames, then the
         physical function at the call site of its outermost inlined call. ``pc`` is a
-        "call pc": subtract 1 from a return address first, as CallersFrames does."""
+        "call pc": subtract 1 from a return address first, as CallersFrames does.
+        Memoised by pc (the list returned is shared: do not change it)."""
+        frames = self._frames_cache.get(pc)
+        if frames is not None:
+            return frames
         func = self.func_for_pc(pc)
         if func is None:
             return []
@@ -1219,6 +1234,9 @@ class GoSymbols:
         frames = [(c.name, c.file, c.line, c.func_id) for c in inl]
         file, line = self._t.file_line(self._t.raw(func.index), lpc)
         frames.append((func.name, file, line, func.func_id))
+        if len(self._frames_cache) > _CACHE_LIMIT:
+            self._frames_cache.pop(next(iter(self._frames_cache)))
+        self._frames_cache[pc] = frames
         return frames
 
 

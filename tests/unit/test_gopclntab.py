@@ -771,3 +771,31 @@ def test_load_and_resolve_1000_random_pcs() -> None:
         assert f is not None
         syms.file_line(f, pc)
         syms.pcsp(f, pc)
+
+
+def test_memoised_answers_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcsp and frames_at are memoised (a -k backtrace at every syscall asks about the
+    same call sites): asked again, in another order, and past the cache's limit (first
+    in, first out), they give what an instance that never cached gives."""
+    import loader.gopclntab as gopclntab
+
+    monkeypatch.setattr(gopclntab, "_CACHE_LIMIT", 50)
+    data = (BINS / "hello-1.27-amd64-static").read_bytes()
+    cached = GoSymbols.load(parse_elf(data, "hello"))
+    assert cached is not None
+    rng = random.Random(11)
+    lo, hi = cached.text_start, cached.func(cached.nfunc - 1).end
+    pcs = [rng.randrange(lo, hi) for _ in range(300)]
+    first = {}
+    for pc in pcs + pcs[::-1] + pcs:
+        f = cached.func_for_pc(pc)
+        assert f is not None
+        answer = (cached.pcsp(f, pc), list(cached.frames_at(pc)))
+        assert first.setdefault(pc, answer) == answer
+    fresh = GoSymbols.load(parse_elf(data, "hello-again"))
+    assert fresh is not None and fresh is not cached
+    for pc in pcs:
+        f = fresh.func_for_pc(pc)
+        assert f is not None
+        assert (fresh.pcsp(f, pc), fresh.frames_at(pc)) == first[pc]
+    assert len(cached._frames_cache) <= 51 and len(cached._pcsp_cache) <= 51
