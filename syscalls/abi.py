@@ -279,6 +279,7 @@ class LinuxAbi:
 
 TABLES: dict[str, FlagTable] = {
     "prot": PROT,
+    "xattr": ((1, "XATTR_CREATE"), (2, "XATTR_REPLACE")),
     "map": MAP,
     "mremap": MREMAP,
     "madvise": MADVISE,

@@ -29,6 +29,7 @@ from syscalls import (
     socketcall,
     thread,
     time,
+    xattr,
 )
 from syscalls.abi import AARCH64, ARM, I386, X86_64, LinuxAbi
 from syscalls.numbers import aarch64 as aarch64_numbers
@@ -40,7 +41,8 @@ from syscalls.spec import Decoder, SyscallSpec, make_decoder
 if TYPE_CHECKING:
     from syscalls.kernel.memory import GuestMemory
 
-COMMON_FAMILIES = (fs, fsinfo, mm, process, thread, futex, signal, time, poll, net, pidfd)
+COMMON_FAMILIES = (fs, fsinfo, mm, process, thread, futex, signal, time, poll, net, pidfd,
+                   xattr)
 
 
 @dataclass(frozen=True, slots=True)
