@@ -174,8 +174,16 @@ class UnicornMemory:
     def protect(self, start: int, size: int, prot: int) -> None:
         with self.reshaping():
             self.uc.mem_protect(start, size, prot & 7)
-        for lo, hi, _ in self._regions.remove(start, start + size):
+        pieces = self._regions.remove(start, start + size)
+        for lo, hi, _ in pieces:
             self._regions.add(lo, hi, prot & 7)
+        if prot & PROT_EXEC:
+            # Code written while the pages were not executable left blocks translated
+            # before it in Unicorn's cache (it drops them only for writes to executable
+            # memory): a JIT's write-then-mprotect(PROT_EXEC) must run the new code.
+            with self.reshaping():
+                for lo, hi, _ in pieces:
+                    self.uc.ctl_remove_cache(lo, hi)
         self._coalesce(start, start + size)
         # The TLB keeps what the page-permission hook granted; Unicorn flushes it on
         # some protection changes, not all (read-only to none keeps readable entries).

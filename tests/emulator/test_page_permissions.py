@@ -46,6 +46,12 @@ X86_64 = {
     # exit(first * 8 + second) = 65 only if the patched code ran
     "self-modifying": _MMAP.format(prot=7)
     + "c703b807000066c7430400c3ffd34989c4c6430109ffd34a8d3ce0b83c0000000f05",
+    # A JIT's W^X dance on a RW page: write "mov eax, 7; ret", mprotect(R+X), call it;
+    # mprotect(RW), patch the 7 to 9, mprotect(R+X), call again: exit(7 * 8 + 9)
+    "patched-between-mprotects": _MMAP.format(prot=3)
+    + "c703b807000066c7430400c3b80a0000004889dfbe00100000ba050000000f05ffd34989c4"
+    + "b80a0000004889dfbe00100000ba030000000f05c6430109b80a0000004889dfbe00100000"
+    + "ba050000000f05ffd34a8d3ce0b83c0000000f05",
 }
 
 ARM = {
