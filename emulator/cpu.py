@@ -414,6 +414,15 @@ class Cpu:
             if status:
                 raise UcError(status)
 
+    def exact_fault(self) -> Fault | None:
+        """The fault that ended the last run, with its exact address. Call it once the
+        time slice is disarmed: finding the address runs the faulting instruction again,
+        and a pending slice stop would end that run first."""
+        fault = self.fault
+        if fault is not None and not fault.exact:
+            fault = self.fault = self._pinpoint_fault(fault)
+        return fault
+
     def _pinpoint_fault(self, fault: Fault) -> Fault:
         """The exact address of a refused access: the TLB hook sees only its page. A
         fetch faults where the PC stands (or, for an instruction running into the next
@@ -469,11 +478,6 @@ class Cpu:
         self.hook_error = None
         try:
             self.uc.emu_start(begin, self.arch.never_address)
-        except UcError:
-            fault = self.fault
-            if fault is not None and not fault.exact and self.hook_error is None:
-                self.fault = self._pinpoint_fault(fault)
-            raise
         finally:
             error, self.hook_error = self.hook_error, None
             if error is not None:

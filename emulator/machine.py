@@ -705,7 +705,7 @@ class Machine:
     # Faults ------------------------------------------------------------------------------
 
     def _fault(self, task: Task, error: UcError) -> None:
-        fault = self.cpu.fault
+        fault = self.cpu.exact_fault()
         if fault is not None:
             code = SEGV_ACCERR if self.process.vm.find(fault.address) else SEGV_MAPERR
             trapno, err = self.arch.fault_trapno(fault.write, fault.fetch)

@@ -124,11 +124,11 @@ def test_pinpointing_leaves_the_registers_as_they_were(tmp_path: Path) -> None:
     original = machine._fault
 
     def record(task: object, error: object) -> None:
+        original(task, error)  # type: ignore[arg-type]  (pinpoints the fault)
         cpu = machine.cpu
         seen.append((cpu.reg(UC_X86_REG_RAX), cpu.reg(UC_X86_REG_RBX),
                      cpu.reg(UC_X86_REG_RIP)))
         assert cpu.fault is not None and cpu.fault.address == 0x10000123
-        original(task, error)  # type: ignore[arg-type]
 
     machine._fault = record  # type: ignore[method-assign]
     machine.run()
