@@ -74,11 +74,16 @@ def _get(ctx: SyscallContext, target: Target | None, follow: bool, name_ptr: int
         data = os.getxattr(target, name, follow_symlinks=follow)
     except OSError as exc:
         raise from_os_error(exc) from None
+    return _copy_out(ctx, value, size, data)
+
+
+def _copy_out(ctx: SyscallContext, buf: int, size: int, data: bytes) -> int:
+    """Linux's rule for both reads: size 0 asks for the size, a short buffer is ERANGE."""
     if size == 0:
         return len(data)
     if len(data) > size:
         raise SyscallError(Errno.ERANGE)
-    ctx.mem.write(value, data)
+    ctx.mem.write(buf, data)
     return len(data)
 
 
@@ -90,13 +95,7 @@ def _list(ctx: SyscallContext, target: Target | None, follow: bool, buf: int,
         names = os.listxattr(target, follow_symlinks=follow)
     except OSError as exc:
         raise from_os_error(exc) from None
-    data = b"".join(os.fsencode(n) + b"\0" for n in names)
-    if size == 0:
-        return len(data)
-    if len(data) > size:
-        raise SyscallError(Errno.ERANGE)
-    ctx.mem.write(buf, data)
-    return len(data)
+    return _copy_out(ctx, buf, size, b"".join(os.fsencode(n) + b"\0" for n in names))
 
 
 def _set(ctx: SyscallContext, target: Target | None, follow: bool, name_ptr: int,
