@@ -66,6 +66,16 @@ class StatResult:
                    st.st_mtime_ns, st.st_ctime_ns)
 
 
+def seek_directory(file: HostFile | DirectoryListing, offset: int, whence: int) -> int:
+    """lseek on a directory: only SEEK_SET to a position getdents gave (0 rewinds)."""
+    if whence != os.SEEK_SET or offset < 0:
+        raise SyscallError(Errno.EINVAL)
+    file.dir_pos = offset
+    if offset == 0:
+        file.dir_entries = None
+    return offset
+
+
 class File:
     """An open file description."""
 
@@ -268,12 +278,7 @@ class HostFile(File):
 
     def seek(self, offset: int, whence: int) -> int:
         if stat_mod.S_ISDIR(self.mode):
-            if whence != os.SEEK_SET or offset < 0:
-                raise SyscallError(Errno.EINVAL)
-            self.dir_pos = offset
-            if offset == 0:
-                self.dir_entries = None
-            return offset
+            return seek_directory(self, offset, whence)
         try:
             return os.lseek(self.fd, offset, whence)
         except OSError as exc:
@@ -432,12 +437,7 @@ class DirectoryListing(File):
         raise SyscallError(Errno.EISDIR)
 
     def seek(self, offset: int, whence: int) -> int:
-        if whence != os.SEEK_SET or offset < 0:
-            raise SyscallError(Errno.EINVAL)
-        self.dir_pos = offset
-        if offset == 0:
-            self.dir_entries = None
-        return offset
+        return seek_directory(self, offset, whence)
 
     def stat(self) -> StatResult:
         return StatResult(0x16, 0, self.mode, 2, self.uid, self.gid, 0, 0, 1024, 0, 0, 0, 0)
