@@ -27,6 +27,7 @@ from syscalls.table import SyscallTable
 
 if TYPE_CHECKING:
     from emulator.machine import Machine
+    from syscalls.context import SyscallContext
     from syscalls.kernel.task import Task
     from syscalls.spec import SyscallSpec
 
@@ -69,10 +70,14 @@ class Dispatcher:
         regs = self._read_registers()
         number = regs[0]
         invoke = self.invokers.get(number)
-        if invoke is None or number in self.traced:
+        if invoke is None:
             self._general(regs)
             return
         ctx = self.machine.ctx
+        if number in self.traced and (self.traced_tids is None
+                                      or ctx.task.tid in self.traced_tids):
+            self._traced(ctx, number, regs)
+            return
         try:
             result = invoke(ctx, regs)
         except SyscallError as err:
@@ -87,6 +92,30 @@ class Dispatcher:
             return
         self._outcome(ctx.task, number, self.bound[number].spec,
                       self.decoders[number](regs[1:]), result, False)
+
+    def _traced(self, ctx: SyscallContext, number: int, regs: Sequence[int]) -> None:
+        """A traced call of a number already compiled (see _general for the first ones)."""
+        task = ctx.task
+        spec = self.bound[number].spec
+        args = self.decoders[number](regs[1:])
+        publish = self.bus.publish
+        publish(SyscallEnter(task.tid, number, spec.name, spec, args, self.now()))
+        note = ""
+        try:
+            result = spec.handler(ctx, *args)  # type: ignore[misc]
+        except SyscallError as err:
+            note = err.note
+            result = -int(err.errno)
+        if type(result) is int:
+            self._set_return(result)
+            publish(SyscallExit(task.tid, number, spec.name, spec, args, result, self.now(),
+                                False, note))
+            if task.saved_sigmask is not None:
+                task.sigmask, task.saved_sigmask = task.saved_sigmask, None
+            if task.deliverable():
+                self.cpu.stop()
+            return
+        self._outcome(task, number, spec, args, result, True)
 
     def _general(self, regs: Sequence[int]) -> None:
         """Any call: traced ones publish their entry and exit around the handler."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import stat as stat_mod
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from syscalls import spec as S
@@ -28,7 +28,7 @@ from syscalls.abi import (
     LinuxAbi,
 )
 from syscalls.errno import Errno
-from syscalls.kernel.memory import GuestMemory
+from syscalls.kernel.memory import GuestMemory, MemoryFault
 from syscalls.kernel.signals import SigInfo, format_sigset, signal_name
 
 PATH_MAX = 4096
@@ -163,13 +163,23 @@ def quote(data: bytes, *, truncated: bool = False) -> str:
 
 
 def format_buffer(fc: FormatContext, addr: int, length: int) -> str:
+    return buffer_text(fc.mem.raw.read, fc.strsize, addr, length)
+
+
+def buffer_text(read: Callable[[int, int], bytes], strsize: int, addr: int,
+                length: int) -> str:
+    """A ``length``-byte buffer as strace shows it: its first ``strsize`` bytes quoted.
+    ``read`` is the raw memory reader (RawMemory.read)."""
     if length < 0 or addr == 0:
         return hex_addr(addr)
-    shown = min(length, fc.strsize)
-    data = fc.mem.try_read(addr, shown)
-    if data is None:
+    size = length if length < strsize else strsize
+    try:
+        data = read(addr, size) if size > 0 else b""
+    except MemoryFault:
         return hex_addr(addr)
-    return quote(data, truncated=length > fc.strsize)
+    if len(data.translate(None, _NEEDS_ESCAPE)) == len(data):
+        return '"' + data.decode("ascii") + ('"...' if length > strsize else '"')
+    return quote(data, truncated=length > strsize)
 
 
 def format_path(fc: FormatContext, addr: int) -> str:
@@ -1247,7 +1257,7 @@ def _compile_joined(spec: S.SyscallSpec, start: int, end: int,
                     word: int) -> Callable[[FormatContext], str]:
     mask = (1 << (8 * word)) - 1
     namespace: dict[str, object] = {"hex_addr": hex_addr, "format_arg": format_arg,
-                                    "format_buffer": format_buffer}
+                                    "buffer_text": buffer_text}
     parts = []
     for i in range(start, end):
         kind = spec.args[i]
@@ -1256,7 +1266,8 @@ def _compile_joined(spec: S.SyscallSpec, start: int, end: int,
         if template is not None:
             parts.append(template.format(v=value, mask=mask))
         elif type(kind) is S.InBuf:
-            parts.append(f"format_buffer(fc, {value}, a[{kind.length}] & {mask})")
+            parts.append(
+                f"buffer_text(fc.mem.raw.read, fc.strsize, {value}, a[{kind.length}] & {mask})")
         else:
             namespace[f"k{i}"] = kind
             parts.append(f"format_arg(k{i}, {value}, fc)")
@@ -1264,6 +1275,33 @@ def _compile_joined(spec: S.SyscallSpec, start: int, end: int,
     source = f"def joined(fc):\n    a = fc.args\n    return {body}\n"
     exec(compile(source, f"<strace args {spec.name} {start}:{end}>", "exec"), namespace)
     return namespace["joined"]  # type: ignore[return-value]
+
+
+def compile_head(spec: S.SyscallSpec, stop: int, word: int, mem: GuestMemory,
+                 strsize: int) -> Callable[[Sequence[int]], str] | None:
+    """``joined_args(spec, fc, 0, stop)`` as a function of the argument values alone,
+    for one tracer's memory and ``-s``, when every argument in the range is of a kind
+    that needs nothing else (numbers, pointers, input buffers); None otherwise. The
+    traced path then builds no FormatContext for the call's entry."""
+    if spec.printer is not None or stop > len(spec.args):
+        return None
+    mask = (1 << (8 * word)) - 1
+    parts = []
+    for i in range(stop):
+        kind = spec.args[i]
+        template = _INLINE.get(type(kind))
+        if template is not None:
+            parts.append(template.format(v=f"a[{i}]", mask=mask))
+        elif type(kind) is S.InBuf:
+            parts.append(f"buffer_text(read, {strsize}, a[{i}], a[{kind.length}] & {mask})")
+        else:
+            return None
+    namespace: dict[str, object] = {"hex_addr": hex_addr, "buffer_text": buffer_text,
+                                    "read": mem.raw.read}
+    body = ' + ", " + '.join(parts) if parts else '""'
+    source = f"def head(a):\n    return {body}\n"
+    exec(compile(source, f"<strace head {spec.name} :{stop}>", "exec"), namespace)
+    return namespace["head"]  # type: ignore[return-value]
 
 
 # Results -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from emulator.trace.backtrace import BacktraceSource, render
 from emulator.trace.format import (
     FormatContext,
     capture_entry,
+    compile_head,
     format_args,
     format_result,
     format_siginfo,
@@ -37,29 +38,59 @@ from emulator.trace.format import (
     spec_plan,
 )
 from syscalls.kernel.signals import signal_name
+from syscalls.spec import Ret
 
 if TYPE_CHECKING:
     from emulator.machine import Machine
+    from syscalls.kernel.memory import GuestMemory
+    from syscalls.spec import SyscallSpec
 
 RESULT_COLUMN = 40
 
 
-@dataclass(slots=True)
+class LineShape:
+    """What the tracer needs to print one spec's lines, worked out once per spec."""
+
+    __slots__ = ("closed", "head", "plain_result", "plan", "sigreturn", "spec", "split",
+                 "trailing")
+
+    def __init__(self, spec: SyscallSpec, word: int, mem: GuestMemory, strsize: int) -> None:
+        self.spec = spec
+        self.plan = plan = spec_plan(spec)
+        self.split = plan.split
+        """How many arguments the entry shows (format.split_args)."""
+        self.trailing = ", " if 0 < plan.split < len(spec.args) and spec.printer is None else ""
+        self.head = None if plan.structs else compile_head(spec, plan.split, word, mem, strsize)
+        """The entry's arguments from their values alone (format.compile_head), or None:
+        they need a FormatContext."""
+        self.closed = spec.printer is None and plan.split >= len(spec.args)
+        """Every argument is shown at entry: the exit only adds ``)`` and the result."""
+        self.plain_result = spec.printer is None and spec.ret is not Ret.HEX
+        """A non-negative result is printed as a plain number."""
+        self.sigreturn = spec.printer == "sigreturn"
+
+
 class Held:
-    enter: SyscallEnter
-    prefix: str
-    head: str
-    """``name(`` plus the arguments known at entry."""
-    printed: bool = False
-    """Already written as ``<unfinished ...>``."""
-    stack: list[str] | None = None
-    """The rendered backtrace (-k), captured when the call was entered."""
-    entry: dict[int, bytes] | None = None
-    """Value-result arguments as they were at entry (format.capture_entry)."""
-    fc: FormatContext | None = None
-    """The entry's format context, reused at exit."""
-    split: int = 0
-    """How many arguments the head shows (format.split_args)."""
+    """A call entered and not yet printed whole."""
+
+    __slots__ = ("enter", "entry", "fc", "head", "prefix", "printed", "shape", "stack")
+
+    def __init__(self, enter: SyscallEnter, prefix: str, head: str, shape: LineShape,
+                 fc: FormatContext | None, stack: list[str] | None,
+                 entry: dict[int, bytes] | None) -> None:
+        self.enter = enter
+        self.prefix = prefix
+        self.head = head
+        """``name(`` plus the arguments known at entry."""
+        self.shape = shape
+        self.fc = fc
+        """The entry's format context, reused at exit (None: the head needed none)."""
+        self.stack = stack
+        """The rendered backtrace (-k), captured when the call was entered."""
+        self.entry = entry
+        """Value-result arguments as they were at entry (format.capture_entry)."""
+        self.printed = False
+        """Already written as ``<unfinished ...>``."""
 
 
 @dataclass(slots=True)
@@ -84,6 +115,8 @@ class Strace:
 
     def __post_init__(self) -> None:
         self.held: dict[int, Held] = {}
+        self._shapes: dict[int, LineShape] = {}
+        """By syscall number (a shape whose spec is not the event's is rebuilt)."""
         self.live: set[int] = {self.machine.process.pid}
         self.stacks: BacktraceSource | None = None
         self._mem = self.machine.mem
@@ -132,15 +165,12 @@ class Strace:
 
     def _finish(self, prefix: str, text: str, result: str, duration: float | None,
                 note: str = "") -> None:
-        line = prefix + text
-        if len(line) < RESULT_COLUMN - 1:
-            line = line.ljust(RESULT_COLUMN - 1)
-        line += " = " + result
+        line = (prefix + text).ljust(RESULT_COLUMN - 1) + " = " + result
         if duration is not None:
             line += f" <{duration:.6f}>"
         if note:
             line += f" /* {note} */"
-        self._write(line)
+        self.out.write(line + "\n")
 
     def _context(self, args: tuple[int, ...], result: int | None = None,
                  name: str = "") -> FormatContext:
@@ -149,59 +179,79 @@ class Strace:
 
     # Events ------------------------------------------------------------------------------
 
+    def _shape(self, spec: SyscallSpec, number: int) -> LineShape:
+        shape = self._shapes.get(number)
+        if shape is None or shape.spec is not spec:
+            shape = self._shapes[number] = LineShape(spec, self._abi.word_size, self._mem,
+                                                     self._strsize)
+        return shape
+
     def on_enter(self, event: SyscallEnter) -> None:
-        spec = event.spec
-        if spec.printer == "sigreturn":
+        shape = self._shapes.get(event.number)
+        if shape is None or shape.spec is not event.spec:
+            shape = self._shape(event.spec, event.number)
+        if shape.sigreturn:
             return  # printed whole once the frame has been read (see on_exit)
         if self.held:
             self._interrupt_others(event.tid)
-        plan = spec_plan(spec)
-        count = plan.split
-        fc = FormatContext(self._mem, self._abi, self._strsize, event.args,
-                           spec_name=event.name)
-        trailing = ", " if 0 < count < len(spec.args) and spec.printer is None else ""
         prefix = self._prefix(event.tid, event.time) if self._prefixed else ""
-        head = prefix + event.name + "(" + joined_args(spec, fc, 0, count, plan)
-        self.held[event.tid] = Held(event, prefix, head + trailing,
-                                    stack=self._stack() if self.stacks else None,
-                                    entry=capture_entry(spec, fc) if plan.structs else None,
-                                    fc=fc, split=count)
+        args = event.args
+        if shape.head is not None and len(args) >= shape.split:
+            fc = None
+            shown = shape.head(args)
+        else:
+            fc = FormatContext(self._mem, self._abi, self._strsize, args, spec_name=event.name)
+            shown = joined_args(event.spec, fc, 0, shape.split, shape.plan)
+        self.held[event.tid] = Held(
+            event, prefix, prefix + event.name + "(" + shown + shape.trailing, shape, fc,
+            self._stack() if self.stacks is not None else None,
+            capture_entry(event.spec, fc) if fc is not None and shape.plan.structs else None)
 
     def on_exit(self, event: SyscallExit) -> None:
         held = self.held.pop(event.tid, None)
         if self.held:
             self._interrupt_others(event.tid)
         spec = event.spec
-        if held is not None and held.fc is not None and held.fc.args is event.args:
-            fc = held.fc
-            fc.result = event.result
-        else:
-            fc = self._context(event.args, event.result, event.name)
-        fc.entry = held.entry if held is not None else None
-        duration = (event.time - held.enter.time) if held and self.options.syscall_times else None
-        result = format_result(spec, fc, event.result)
-        note = event.note
+        result = event.result
         if held is None:
             # rt_sigreturn: no entry event is printed before its registers are restored.
+            fc = self._context(event.args, result, event.name)
             text = event.name + "(" + joined_args(spec, fc) + ")"
-            self._finish(self._prefix(event.tid, event.time), text, result, duration, note)
+            self._finish(self._prefix(event.tid, event.time), text,
+                         format_result(spec, fc, result), None, event.note)
             return
-        if spec.printer is not None and not held.printed:
-            # Custom printers may show outputs (an affinity mask): format it all now.
-            text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
-            self._finish(held.prefix, text, result, duration, note)
+        shape = held.shape
+        duration = event.time - held.enter.time if self.options.syscall_times else None
+        if shape.closed and shape.plain_result and result is not None and result >= 0:
+            tail, shown = ")", str(result)  # the commonest line: nothing to read at exit
         else:
-            count = held.split
-            if spec.printer is None:
-                tail = joined_args(spec, fc, count) + ")"
+            fc = held.fc
+            if fc is None or fc.args is not event.args:
+                fc = self._context(event.args, result, event.name)
             else:
-                tail = "".join(", " + part for part in format_args(spec, fc, count)) + ")"
-            if not held.printed:
-                self._finish("", held.head + tail, result, duration, note)
+                fc.result = result
+            fc.entry = held.entry
+            shown = format_result(spec, fc, result)
+            if spec.printer is not None and not held.printed:
+                # Custom printers may show outputs (an affinity mask): format it all now.
+                text = event.name + "(" + ", ".join(format_args(spec, fc)) + ")"
+                self._finish(held.prefix, text, shown, duration, event.note)
+                self._write_stack(held)
+                return
+            if shape.closed:
+                tail = ")"
+            elif spec.printer is None:
+                tail = joined_args(spec, fc, shape.split, None, shape.plan) + ")"
             else:
-                text = f"<... {event.name} resumed>" + tail
-                self._finish(self._prefix(event.tid, event.time), text, result, duration,
-                             note)
+                tail = "".join(", " + part for part in format_args(spec, fc, shape.split)) + ")"
+        if not held.printed:
+            self._finish("", held.head + tail, shown, duration, event.note)
+        else:
+            self._finish(self._prefix(event.tid, event.time),
+                         f"<... {event.name} resumed>" + tail, shown, duration, event.note)
+        self._write_stack(held)
+
+    def _write_stack(self, held: Held) -> None:
         if held.stack:
             for line in held.stack:
                 self._write(line)

@@ -24,12 +24,14 @@ import pytest
 
 from emulator.trace.format import (
     FormatContext,
+    compile_head,
     format_args,
     format_buffer,
     format_flags,
     format_open_flags,
     format_result,
     quote,
+    split_args,
 )
 from syscalls.abi import X86_64
 from syscalls.kernel.memory import GuestMemory, MemoryFault
@@ -416,3 +418,39 @@ def test_error_results_seen_in_strace(main_trace: list[TracedCall]) -> None:
     results = {c.result.split(" ")[1] for c in calls_named(main_trace, "openat")
                if c.result.startswith("-1 ")}
     assert {"ENOENT", "EEXIST", "EISDIR", "ENOTDIR", "ELOOP"} <= results
+
+
+# The traced path's compiled entry formatter ------------------------------------------------
+
+HEAD_VALUES = (
+    (1, BUF, 5, 0, 0, 0),  # a readable buffer, shorter than -s
+    (7, BUF, 64, 1, 2, 3),  # longer than -s: truncated
+    (0, 0, 5, -1, -2, -3),  # NULL, negative numbers
+    (3, BUF, 0, 4, 5, 6),  # a zero-length buffer
+    (3, 0x999000, 4, 7, 8, 9),  # an unreadable buffer
+    (-100, BUF + 4090, 6, 1 << 40, 0, 0),  # reaching past the readable page
+    (2, BUF, 1 << 16, 0, 0, 0),  # lengths are words, not shorts
+    (2, BUF, -1, -1, -1, -1),  # and unsigned
+)
+
+
+@pytest.mark.parametrize("strsize", [0, 4, 32])
+def test_compiled_heads_format_as_format_args(strsize: int) -> None:
+    """compile_head (what strace prints at entry, from the values alone) must equal
+    format_args for every spec it accepts: the golden tests only cover the calls their
+    programs make."""
+    raw = FakeRaw()
+    raw.add(BUF, b'hello "world"\n\x00\x01' + bytes(range(32, 127)))
+    mem = GuestMemory(raw, 8)
+    compiled = 0
+    for name, call in sorted(all_specs().items()):
+        stop = split_args(call)
+        head = compile_head(call, stop, 8, mem, strsize)
+        if head is None:
+            continue
+        compiled += 1
+        for values in HEAD_VALUES:
+            args = values[:len(call.args)]
+            fc = FormatContext(mem, X86_64, strsize, args)
+            assert head(args) == ", ".join(format_args(call, fc, 0, stop)), (name, args)
+    assert compiled > 50
