@@ -16,6 +16,17 @@ host-code stub is the hook Unicorn calls; it reads the syscall registers into a 
 buffer with ``uc_reg_read_batch``, calls the Python callback with no arguments, and
 writes the return value the callback left in the buffer back with ``uc_reg_write``.
 The same C calls, made from native code: ~0.1 us instead of ~1.5 us through ctypes.
+
+The gate also has a *write lane* (:class:`WriteLane`): after the kernel model has
+answered a ``write(2)`` to a plain host file from a readable guest region, the
+dispatcher arms the lane with that call's facts (number, guest fd, host fd, the
+region and its host address); while it stays armed, the stub answers the same kind of
+write itself, calling the host's ``write`` on the same bytes, and Python does not run.
+The stub disarms the lane before it hands any syscall to Python, and the CPU disarms it
+before every emulation slice, so anything that could change those facts (close, dup2,
+fcntl, munmap, mprotect, a thread or process switch) happens with the lane disarmed;
+a failing host write also goes to Python, which makes the call again and reports or
+waits as the model says (nothing was written).
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
 RAW = ctypes.CDLL(uclib._name)
 """Unicorn's functions without argtypes (see the module docstring)."""
+_LIBC = ctypes.CDLL(None)
 _reg_read_batch = RAW.uc_reg_read_batch
 _reg_write = RAW.uc_reg_write
 
@@ -81,14 +93,34 @@ class _GateRecord(ctypes.Structure):
                 ("ptrs", ctypes.c_void_p),            # 32
                 ("count", ctypes.c_int32),            # 40
                 ("ret_reg", ctypes.c_int32),          # 44
-                ("slots", ctypes.c_void_p))           # 48
+                ("slots", ctypes.c_void_p),           # 48
+                ("lane", ctypes.c_void_p))            # 56
+
+
+class WriteLane(ctypes.Structure):
+    """The write the gate may answer natively (see the module docstring); offsets are
+    fixed in the stub's code."""
+
+    _fields_ = (("armed", ctypes.c_uint64),           # 0
+                ("number", ctypes.c_uint64),          # 8   the syscall number register
+                ("intno", ctypes.c_uint64),           # 16  the trap's (0: SYSCALL insn)
+                ("guest_fd", ctypes.c_uint64),        # 24  the fd register, as read
+                ("host_fd", ctypes.c_uint64),         # 32
+                ("lo", ctypes.c_uint64),              # 40  guest region [lo, hi)
+                ("hi", ctypes.c_uint64),              # 48
+                ("host", ctypes.c_uint64),            # 56  host address of lo
+                ("write", ctypes.c_void_p),           # 64  the host libc's write()
+                ("max_count", ctypes.c_uint64),       # 72  larger writes go to Python
+                ("hits", ctypes.c_uint64))            # 80  writes answered natively
 
 
 # The gate's host code (x86-64, System V ABI). Entry INSN (offset 0) is an instruction
 # hook, ``void (uc_engine *uc, gate *g)``; entry INTR (offset 0x0f) an interrupt hook,
 # ``void (uc_engine *uc, uint32_t intno, gate *g)``, which first stores intno in
 # slots[9]. ``slots`` is uint64[10]: the syscall registers in [0..6], the return
-# value in [7], "write the return value" in [8].
+# value in [7], "write the return value" in [8]. Between reading the registers and
+# calling Python, the write lane (WriteLane; lane->armed is cleared on every syscall
+# and set again only by a native write that succeeded).
 _GATE_X86_64 = bytes.fromhex(
     "53"              # insn:  push rbx
     "4154"            #        push r12
@@ -108,16 +140,56 @@ _GATE_X86_64 = bytes.fromhex(
     "488b5320"        #        mov rdx, [rbx + 32]        (ptrs)
     "8b4b28"          #        mov ecx, [rbx + 40]        (count)
     "ff13"            #        call [rbx]                 uc_reg_read_batch(uc, ...)
-    "488b4330"        #        mov rax, [rbx + 48]
+    "488b4330"        #        mov rax, [rbx + 48]        (slots)
+    "488b4b38"        #        mov rcx, [rbx + 56]        (lane)
+    "48833900"        #        cmp qword [rcx], 0         (armed?)
+    "747d"            #        je python
+    "48c70100000000"  #        mov qword [rcx], 0         (disarm)
+    "488b10"          #        mov rdx, [rax]
+    "483b5108"        #        cmp rdx, [rcx + 8]         (number)
+    "756d"            #        jne python
+    "488b5048"        #        mov rdx, [rax + 72]
+    "483b5110"        #        cmp rdx, [rcx + 16]        (intno)
+    "7563"            #        jne python
+    "488b5008"        #        mov rdx, [rax + 8]
+    "483b5118"        #        cmp rdx, [rcx + 24]        (fd)
+    "7559"            #        jne python
+    "488b5018"        #        mov rdx, [rax + 24]        (count)
+    "4885d2"          #        test rdx, rdx
+    "7450"            #        jz python
+    "483b5148"        #        cmp rdx, [rcx + 72]
+    "774a"            #        ja python                  (count > max_count)
+    "488b7010"        #        mov rsi, [rax + 16]        (buf)
+    "483b7128"        #        cmp rsi, [rcx + 40]
+    "7240"            #        jb python                  (buf < lo)
+    "4c8b4130"        #        mov r8, [rcx + 48]
+    "4929f0"          #        sub r8, rsi                (hi - buf)
+    "7637"            #        jbe python                 (buf >= hi)
+    "4c39c2"          #        cmp rdx, r8
+    "7732"            #        ja python                  (buf + count > hi)
+    "482b7128"        #        sub rsi, [rcx + 40]
+    "48037138"        #        add rsi, [rcx + 56]        (host address of buf)
+    "488b7920"        #        mov rdi, [rcx + 32]        (host fd)
+    "ff5140"          #        call [rcx + 64]            write(host_fd, ..., count)
+    "4885c0"          #        test rax, rax
+    "781e"            #        js python                  (failed: Python makes the call)
+    "488b4b38"        #        mov rcx, [rbx + 56]
+    "48c70101000000"  #        mov qword [rcx], 1         (armed again)
+    "4883415001"      #        add qword [rcx + 80], 1    (hits)
+    "488b5330"        #        mov rdx, [rbx + 48]
+    "48894238"        #        mov [rdx + 56], rax        (slots[7] = result)
+    "488d5238"        #        lea rdx, [rdx + 56]
+    "eb1e"            #        jmp store
+    "488b4330"        # python: mov rax, [rbx + 48]
     "48c7404000000000"  #      mov qword [rax + 64], 0    (slots[8] = 0)
     "ff5310"          #        call [rbx + 16]            the Python callback
     "488b4330"        #        mov rax, [rbx + 48]
     "4883784000"      #        cmp qword [rax + 64], 0
     "740d"            #        je done
-    "4c89e7"          #        mov rdi, r12
-    "8b732c"          #        mov esi, [rbx + 44]        (ret_reg)
     "488d5038"        #        lea rdx, [rax + 56]        (&slots[7])
-    "ff5308"          #        call [rbx + 8]             uc_reg_write(uc, ret_reg, ...)
+    "4c89e7"          # store: mov rdi, r12
+    "8b732c"          #        mov esi, [rbx + 44]        (ret_reg)
+    "ff5308"          #        call [rbx + 8]             uc_reg_write(uc, ret_reg, rdx)
     "4883c408"        # done:  add rsp, 8
     "415c"            #        pop r12
     "5b"              #        pop rbx
@@ -153,6 +225,10 @@ class SyscallGate:
         self._unpack = struct.Struct(f"<{count}Q").unpack_from
         self._mask = word_mask
         self._callback: object = None
+        self.lane = WriteLane()
+        """Never armed until :meth:`open_lane` has said which write it answers."""
+        self.lane.write = ctypes.cast(_LIBC.write, ctypes.c_void_p).value
+        self._record.lane = ctypes.addressof(self.lane)
 
     @classmethod
     def create(cls, uc: Uc, reg_ids: Sequence[int], ret_reg: int,
@@ -183,6 +259,27 @@ class SyscallGate:
 
     def intno(self) -> int:
         return int(self.slots[_SLOT_INTNO])
+
+    def open_lane(self, number: int, intno: int, max_count: int) -> None:
+        """Let the write lane answer syscall ``number`` (arriving through trap ``intno``,
+        0 for x86-64's SYSCALL instruction) of at most ``max_count`` bytes."""
+        lane = self.lane
+        lane.armed = 0
+        lane.number = number
+        lane.intno = intno
+        lane.max_count = max_count
+
+    def arm_write(self, fd_register: int, host_fd: int, lo: int, hi: int, host: int) -> None:
+        """Until the next syscall Python sees, writes to ``fd_register`` from guest
+        [lo, hi) (at host address ``host``) go to ``host_fd`` natively."""
+        lane = self.lane
+        if lane.max_count:
+            lane.guest_fd = fd_register
+            lane.host_fd = host_fd
+            lane.lo = lo
+            lane.hi = hi
+            lane.host = host
+            lane.armed = 1
 
     def defer_return(self, value: int) -> None:
         """Have the stub write ``value`` to the return register when the callback returns."""
@@ -476,6 +573,8 @@ class Cpu:
         self.fault = None
         self.trap = None
         self.hook_error = None
+        if self.gate is not None:
+            self.gate.lane.armed = 0  # a thread or process switch, a signal frame: see WriteLane
         try:
             self.uc.emu_start(begin, self.arch.never_address)
         finally:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from emulator.events import EventBus, SyscallEnter, SyscallExit, UnsupportedSyscall
 from syscalls.errno import Errno, SyscallError
+from syscalls.fs import MAX_RW
 from syscalls.kernel.task import PendingSyscall
 from syscalls.kernel.wait import Block
 from syscalls.spec import Decoder, Invoker, Ret, compile_decoder, make_invoker
@@ -58,10 +59,18 @@ class Dispatcher:
         self._calls: dict[int, int] = {}
         self._read_registers = self.cpu.syscall_registers
         self._set_return = self.cpu.set_syscall_return
+        self._gate = self.cpu.gate
+        write = table.number("write")
+        self._write_number = -1 if write is None or self._gate is None else write
+        """The call the gate's write lane answers natively once armed (see _arm_write)."""
+        if self._gate is not None and write is not None:
+            self._gate.open_lane(write, machine.arch.syscall_trap, MAX_RW)
 
     def trace(self, numbers: Iterable[int], tids: set[int] | None) -> None:
         self.traced = frozenset(numbers)
         self.traced_tids = tids
+        if self._gate is not None:
+            self._gate.lane.armed = 0
 
     def is_traced(self, number: int, tid: int) -> bool:
         return number in self.traced and (self.traced_tids is None or tid in self.traced_tids)
@@ -84,6 +93,8 @@ class Dispatcher:
             result = -int(err.errno)
         if type(result) is int:
             self._set_return(result)
+            if number == self._write_number and result > 0:
+                self._arm_write(ctx, regs)
             task = ctx.task
             if task.saved_sigmask is not None:
                 task.sigmask, task.saved_sigmask = task.saved_sigmask, None
@@ -92,6 +103,20 @@ class Dispatcher:
             return
         self._outcome(ctx.task, number, self.bound[number].spec,
                       self.decoders[number](regs[1:]), result, False)
+
+    def _arm_write(self, ctx: SyscallContext, regs: Sequence[int]) -> None:
+        """After a write the model made on a plain host file from a readable region, let
+        the gate make the next ones like it natively (emulator/cpu.py: WriteLane). Never
+        while writes are traced: observers must see every call."""
+        if self._write_number in self.traced or self._gate is None:
+            return
+        entry = ctx.fds.entries.get(regs[1])
+        host_fd = entry.file.direct_write_fd if entry is not None else None
+        if host_fd is None:
+            return
+        span = self.machine.memory.readable_span(regs[2])
+        if span is not None:
+            self._gate.arm_write(regs[1], host_fd, *span)
 
     def _traced(self, ctx: SyscallContext, number: int, regs: Sequence[int]) -> None:
         """A traced call of a number already compiled (see _general for the first ones)."""
@@ -157,6 +182,8 @@ class Dispatcher:
             if traced:
                 self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, result,
                                              self.now(), note=note))
+            elif number == self._write_number and result > 0:
+                self._arm_write(machine.ctx, regs)
             if task.saved_sigmask is not None:
                 task.sigmask, task.saved_sigmask = task.saved_sigmask, None
             if task.deliverable():

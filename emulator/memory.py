@@ -118,6 +118,9 @@ class UnicornMemory:
         regions = self._regions
         i = regions.index_of(addr)
         if i is not None and addr + size <= regions.ends[i]:
+            if not regions.prots[i]:
+                # The kernel cannot read PROT_NONE pages either (write(2) gets EFAULT).
+                raise MemoryFault(addr, size)
             window = self._windows[addr & ~(self.window_size - 1)]
             self._hit = (regions.starts[i], regions.ends[i], window.start, window.buffer)
             return window.buffer[addr - window.start:addr + size - window.start]
@@ -172,6 +175,7 @@ class UnicornMemory:
                 window.buffer.madvise(mmap.MADV_DONTNEED, lo - window.start, hi - lo)
 
     def protect(self, start: int, size: int, prot: int) -> None:
+        self._hit = _NO_HIT  # reads check the protection when they find the region
         with self.reshaping():
             self.uc.mem_protect(start, size, prot & 7)
         pieces = self._regions.remove(start, start + size)
@@ -188,6 +192,21 @@ class UnicornMemory:
         # The TLB keeps what the page-permission hook granted; Unicorn flushes it on
         # some protection changes, not all (read-only to none keeps readable entries).
         self.on_protect()
+
+    def readable_span(self, addr: int) -> tuple[int, int, int] | None:
+        """The readable region holding ``addr``, as (start, end, host address of start),
+        for the syscall gate's write lane; None if there is none in a window of ours.
+        Readable as the kernel sees it: any protection but PROT_NONE (x86 and ARM page
+        tables cannot make a writable or executable page unreadable)."""
+        regions = self._regions
+        i = regions.index_of(addr)
+        if i is None or not regions.prots[i]:
+            return None
+        start = regions.starts[i]
+        window = self._windows.get(start & ~(self.window_size - 1))
+        if window is None or window.anchor is None:
+            return None
+        return start, regions.ends[i], window.host + start - window.start
 
     def prot_at(self, page: int) -> int:
         """UC_PROT_* of the page at ``page``, -1 if unmapped (the TLB hook's question)."""

@@ -110,6 +110,7 @@ class AArch64(Arch):
     syscall_regs = (A.UC_ARM64_REG_X8, A.UC_ARM64_REG_X0, A.UC_ARM64_REG_X1,
                     A.UC_ARM64_REG_X2, A.UC_ARM64_REG_X3, A.UC_ARM64_REG_X4,
                     A.UC_ARM64_REG_X5)
+    syscall_trap = EXCP_SWI
 
     capstone_mode = ("CS_ARCH_ARM64", "CS_MODE_ARM")
 

@@ -147,6 +147,7 @@ class Arm(Arch):
     """AAPCS: the first four integer arguments of a function call."""
     syscall_regs = (A.UC_ARM_REG_R7, A.UC_ARM_REG_R0, A.UC_ARM_REG_R1, A.UC_ARM_REG_R2,
                     A.UC_ARM_REG_R3, A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6)
+    syscall_trap = EXCP_SWI
 
     capstone_mode = ("CS_ARCH_ARM", "CS_MODE_ARM")
 

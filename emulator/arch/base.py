@@ -74,6 +74,9 @@ class Arch(ABC):
     """The registers holding a C function's first integer arguments (--ltrace)."""
     syscall_regs: tuple[int, ...]
     """The syscall number register, then the argument registers in order."""
+    syscall_trap: int = 0
+    """The interrupt number syscalls arrive with through the interrupt hook (0: they have
+    an instruction hook of their own, x86-64's SYSCALL)."""
 
     capstone_mode: tuple[str, str]
     """Capstone's names for this architecture and mode (CS_ARCH_*, CS_MODE_*)."""

@@ -113,6 +113,7 @@ class I386(Arch):
     ret_reg = X.UC_X86_REG_EAX
     syscall_regs = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX,
                     X.UC_X86_REG_ESI, X.UC_X86_REG_EDI, X.UC_X86_REG_EBP)
+    syscall_trap = SYSCALL_VECTOR
 
     capstone_mode = ("CS_ARCH_X86", "CS_MODE_32")
 

@@ -109,6 +109,12 @@ class File:
         """epoll refuses regular files and directories (EPERM); everything else can be watched."""
         return True
 
+    @property
+    def direct_write_fd(self) -> int | None:
+        """The host fd a write(2) on this file is, with nothing else for the model to do
+        (so the syscall gate may make it natively); None: the model has more to do."""
+        return None
+
     tracks_edges = True
     """Readiness changes are signalled through changed(), so edge-triggered epoll can be
     exact. Host-backed streams change without telling us: for them an edge-triggered
@@ -243,6 +249,16 @@ class HostFile(File):
             raise WouldBlock from None
         except OSError as exc:
             raise from_os_error(exc) from None
+
+    @property
+    def direct_write_fd(self) -> int | None:
+        """Not for a file opened read-only, O_APPEND on a seekable file (the model seeks
+        to the end first), or a subclass."""
+        if type(self) is not HostFile or not self.writable:
+            return None
+        if self.flags & O_APPEND and not self.is_stream:
+            return None
+        return self.fd
 
     def write(self, data: bytes) -> int:
         if not self.writable:
