@@ -458,9 +458,12 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
                                                 backtraces=args.backtraces,
                                                 frames=args.frames))
     tracer.attach(bus)
-    stack = machine.initial_stack
-    envp_array = stack.sp + machine.arch.word_size * (len(machine.process.argv) + 2)
-    tracer.execve_line(args.binary, machine.process.argv, envp_array, len(machine.process.envp))
+    if machine.table.number("execve") in numbers:
+        # strace shows the execve that started the program only when execve is traced.
+        stack = machine.initial_stack
+        envp_array = stack.sp + machine.arch.word_size * (len(machine.process.argv) + 2)
+        tracer.execve_line(args.binary, machine.process.argv, envp_array,
+                           len(machine.process.envp))
     return out
 
 

@@ -20,6 +20,34 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
              signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM, signal.SIGCONT, signal.SIGPIPE)
 
 
+NOT_INHERITED = frozenset({signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD})
+"""Python sets SIGPIPE and SIGXFSZ to SIG_IGN itself at start-up, so what elftrace was
+given is unknown; an ignored SIGCHLD means auto-reaped children, which the kernel model
+does not do. The guest starts with these at their defaults."""
+
+
+def inherited_ignored() -> list[int]:
+    """Signals elftrace was started with ignored (nohup's SIGHUP, a background job's
+    SIGINT and SIGQUIT). execve keeps SIG_IGN dispositions, so the guest starts with them
+    ignored too: Go then leaves them alone, as it does natively."""
+    ignored = []
+    for signo in range(1, signal.NSIG):
+        if signo in NOT_INHERITED:
+            continue
+        try:
+            if signal.getsignal(signo) == signal.SIG_IGN:
+                ignored.append(signo)
+        except (OSError, ValueError):
+            continue
+    return ignored
+
+
+def inherited_mask() -> int:
+    """The signals elftrace was started with blocked (execve keeps the mask), as the
+    guest's bit mask (bit signo - 1)."""
+    return sum(1 << (signo - 1) for signo in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+
+
 class HostSignals:
     def __init__(self, deliver: Callable[[int], None]) -> None:
         self.deliver = deliver

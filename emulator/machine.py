@@ -41,7 +41,7 @@ from emulator.events import (
     ThreadCreated,
     ThreadExited,
 )
-from emulator.hostsignals import FORWARDED, HostSignals
+from emulator.hostsignals import FORWARDED, HostSignals, inherited_ignored, inherited_mask
 from emulator.memory import UnicornMemory
 from emulator.slicer import SliceTimer
 from loader.elf import PT, ElfInfo, ElfType, machine_name, read_elf
@@ -65,6 +65,7 @@ from syscalls.kernel.signals import (
     SEGV_MAPERR,
     SI_KERNEL,
     SI_USER,
+    SIG_IGN,
     SYNCHRONOUS_MASK,
     TRAP_BRKPT,
     UNBLOCKABLE,
@@ -346,6 +347,11 @@ class Machine:
                                 for t, v in stack.auxv)
         main = Task(process.pid, process, comm=process.comm)
         process.tasks[main.tid] = main
+        if not self.options.kernel.deterministic:
+            # What execve keeps from elftrace's own start: ignored signals and the mask.
+            for signo in inherited_ignored():
+                process.actions[signo] = SigAction(handler=SIG_IGN)
+            main.sigmask = inherited_mask()
         start = self.interp_image.entry if self.interp_image is not None else image.entry
         arch.initial_registers(self.cpu, start, stack.sp)
         self.contexts[main] = SyscallContext(self.kernel, main, self.services)

@@ -123,3 +123,11 @@ def test_poll_and_select_print_like_strace(tmp_path: Path) -> None:
     want = [timeless(x) for x in native if x.startswith(calls)]
     assert len(want) == 5
     assert want == [timeless(x) for x in traced if x.startswith(calls)]
+
+
+@pytest.mark.parametrize("expr", ["trace=write", "trace=execve,write"])
+def test_execve_line_only_when_execve_is_traced(expr: str) -> None:
+    native, traced = _both(["-e", expr], [WORK, "argsenv"])
+    assert [line.startswith("execve(") for line in traced[:1]] == \
+        [line.startswith("execve(") for line in native[:1]]
+    assert any(line.startswith("execve(") for line in native) == (expr != "trace=write")

@@ -26,8 +26,10 @@ def calls_of_prober(trace: str) -> list[str]:
         calls.append((m.group(1) or m.group(2) or "", m.group(4)))
     start = next(i for i, (_, name) in enumerate(calls) if name == "pidfd_open")
     tid = calls[start][0]
+    # Left out: what depends on timing (locks, sleeps, a preemption signal's handler).
     return [name for t, name in calls[start:] if t == tid and name not in (
-        "futex", "nanosleep", "clock_gettime", "write", "rt_sigprocmask", "sched_yield")]
+        "futex", "nanosleep", "clock_gettime", "write", "rt_sigprocmask", "sched_yield",
+        "rt_sigreturn")]
 
 
 def run_traced(cmd: list[str], out: Path) -> None:
