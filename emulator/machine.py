@@ -584,8 +584,10 @@ class Machine:
         except UcError as exc:
             error = exc
         finally:
-            if armed:
-                self.timer.disarm()
+            # Also after an unarmed slice: a host signal requests a stop whether or not a
+            # slice is armed, and a request left standing would end every later slice at
+            # its first block.
+            self.timer.disarm()
         cpu.run_after_stop()
         # A CPU-time timer (SIGPROF for a profiler) that this slice made expire signals the
         # thread that ran it, where it stands: the profile sample must be this thread's.

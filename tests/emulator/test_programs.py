@@ -166,6 +166,38 @@ def test_host_signal_reaches_the_guest(exe, code: bytes, signo: int) -> None:  #
     assert signal.Signals(signo).name in err
 
 
+# data/handler_then_writes.s: a SIGTERM handler that exits 42, "R" on stderr once it is
+# installed, then one-byte writes to stdout for ever (the write lane answers them).
+X86_HANDLER_THEN_WRITES = bytes.fromhex(
+    "4883ec40488d056b0000004889042448c744240800000004488d0563000000488944241048c744241800"
+    "000000bf0f0000004889e631d241ba08000000b80d0000000f05bf02000000488d3539000000ba010000"
+    "00b8010000000f05bf01000000488d3522000000ba01000000b8010000000f05ebe6bf2a000000b8e700"
+    "00000f05b80f0000000f05522e")
+
+
+def test_signals_keep_reaching_a_guest_after_an_ignored_one(exe) -> None:  # type: ignore[no-untyped-def]
+    """A host signal ends the slice whether or not one is armed; that request must not
+    outlive the slice, or every later slice stops at its first block and the guest (here:
+    one thread, no timers) never runs again, its SIGTERM handler included."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "run",
+                             exe(X86_HANDLER_THEN_WRITES)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert proc.stderr is not None and proc.stderr.read(1) == b"R"
+    _wait_for_handlers(proc.pid)
+    proc.send_signal(signal.SIGWINCH)  # default action: ignore
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=30) == 42
+    finally:
+        proc.kill()
+        proc.stderr.close()
+
+
 # AArch64: x8 = 1000; svc; x8 = 93 (exit); svc — exits with the result.
 A64_UNKNOWN = arm(0xD2807D08, 0xD4000001, 0xD2800BA8, 0xD4000001)
 A64_SEGV = arm(0xD2800000, 0xF9400000)  # mov x0, #0; ldr x0, [x0]

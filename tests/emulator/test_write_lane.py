@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.elfbuild import static_elf, write_exe
+from tests.emulator.test_programs import X86_HANDLER_THEN_WRITES
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -87,14 +88,16 @@ def split_hits(stderr: bytes) -> tuple[bytes, int]:
 
 
 @pytest.mark.parametrize("name,source", [("lane", "write_lane.s"),
-                                         ("append", "write_lane_append.s")])
+                                         ("append", "write_lane_append.s"),
+                                         ("handler", "handler_then_writes.s")])
 def test_programs_are_their_sources(tmp_path: Path, name: str, source: str) -> None:
     if shutil.which("as") is None or shutil.which("objcopy") is None:
         pytest.skip("binutils not installed")
     obj, raw = tmp_path / "p.o", tmp_path / "p.bin"
     subprocess.run(["as", "-o", obj, DATA / source], check=True)
     subprocess.run(["objcopy", "-O", "binary", "-j", ".text", obj, raw], check=True)
-    assert raw.read_bytes() == {"lane": LANE, "append": APPEND}[name]
+    assert raw.read_bytes() == {"lane": LANE, "append": APPEND,
+                                "handler": X86_HANDLER_THEN_WRITES}[name]
 
 
 @x86_64_host
