@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,15 @@ BASE_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": "/tmp"}
 ORACLE_TOOLS = {"amd64": "strace", "386": "strace", "arm": "qemu-arm", "arm64": "qemu-aarch64"}
 # Where qemu-user finds the dynamic loader a PIE names in PT_INTERP (Debian's cross libc).
 QEMU_SYSROOTS = {"arm": "/usr/arm-linux-gnueabihf", "arm64": "/usr/aarch64-linux-gnu"}
+
+
+def default_signals() -> None:
+    """Both sides start with the signals a shell may have ignored (nohup's SIGHUP, a
+    background job's SIGINT and SIGQUIT) at their defaults, so that the comparison does
+    not depend on how the suite was started: Go installs fewer handlers for signals it
+    finds ignored, and both elftrace and the oracles pass such dispositions on."""
+    for signo in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signo, signal.SIG_DFL)
 
 
 @dataclass
@@ -93,7 +103,7 @@ def run_oracle(case: Case) -> Outcome:
         if not case.trace:
             cmd = [case.binary, *case.args] if case.native else [*qemu, case.binary, *case.args]
         proc = subprocess.run(cmd, input=case.stdin, capture_output=True, cwd=ROOT, env=env,
-                              timeout=case.timeout, check=False)
+                              timeout=case.timeout, check=False, preexec_fn=default_signals)
         text = log.read_text(errors="replace") if case.trace and log.exists() else None
         return _reduce(case, proc, text, qemu_format=not case.native,
                        dynamic_loader=case.has_interp)
@@ -109,7 +119,8 @@ def run_elftrace(case: Case) -> Outcome:
         else:
             cmd = [sys.executable, "-m", "emulator", "run", case.binary, *case.args]
         proc = subprocess.run(cmd, input=case.stdin, capture_output=True, cwd=ROOT, env=env,
-                              timeout=case.timeout * 3, check=False)
+                              timeout=case.timeout * 3, check=False,
+                              preexec_fn=default_signals)
         text = log.read_text(errors="replace") if case.trace and log.exists() else None
         return _reduce(case, proc, text, qemu_format=False)
 
