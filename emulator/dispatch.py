@@ -9,8 +9,10 @@ nothing for calls no observer selected: events are built only for numbers in
 This is the per-syscall hot path (100,000 writes make 100,000 trips through it): an
 untraced call goes from the register list straight into its handler through a
 per-number invoker (:func:`syscalls.spec.make_invoker`, compiled once the number has
-been called COMPILE_AFTER times), with no argument tuple or event built; traced calls,
-unknown numbers and the first calls of each number take the general path.
+been called COMPILE_AFTER times), with no argument tuple or event built; traced calls of
+compiled numbers take a short path of their own (:meth:`Dispatcher._traced`); unknown
+numbers and the first calls of each number take the general path. A write the gate's
+write lane answers never gets here (see :meth:`Dispatcher._arm_write`).
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class Dispatcher:
             if number == self._write_number and result > 0:
                 self._arm_write(ctx, regs)
             task = ctx.task
+            # _returned written out: the hot path saves the call.
             if task.saved_sigmask is not None:
                 task.sigmask, task.saved_sigmask = task.saved_sigmask, None
             if task.deliverable():
@@ -135,12 +138,17 @@ class Dispatcher:
             self._set_return(result)
             publish(SyscallExit(task.tid, number, spec.name, spec, args, result, self.now(),
                                 False, note))
-            if task.saved_sigmask is not None:
-                task.sigmask, task.saved_sigmask = task.saved_sigmask, None
-            if task.deliverable():
-                self.cpu.stop()
+            self._returned(task)
             return
         self._outcome(task, number, spec, args, result, True)
+
+    def _returned(self, task: Task) -> None:
+        """After a call returned: a mask a call swapped in for its duration (sigsuspend,
+        ppoll) is put back, and a signal it made deliverable ends the slice."""
+        if task.saved_sigmask is not None:
+            task.sigmask, task.saved_sigmask = task.saved_sigmask, None
+        if task.deliverable():
+            self.cpu.stop()
 
     def _general(self, regs: Sequence[int]) -> None:
         """Any call: traced ones publish their entry and exit around the handler."""
@@ -184,10 +192,7 @@ class Dispatcher:
                                              self.now(), note=note))
             elif number == self._write_number and result > 0:
                 self._arm_write(machine.ctx, regs)
-            if task.saved_sigmask is not None:
-                task.sigmask, task.saved_sigmask = task.saved_sigmask, None
-            if task.deliverable():
-                self.cpu.stop()
+            self._returned(task)
             return
         self._outcome(task, number, spec, args, result, traced)
 
