@@ -93,17 +93,19 @@ def test_backtrace_through_systemstack_and_a_signal_frame(binary: str, tmp_path:
     call: -k must follow systemstack back to the goroutine and sigpanic back to the
     faulting function, at the line Go's own panic traceback names."""
     trace = tmp_path / "trace"
+    # -f: the panicking goroutine may be running on any thread by then.
     result = subprocess.run(
-        [sys.executable, "-m", "emulator", "trace", "-k", "-e", "trace=write", "-o", str(trace),
-         binary, "nilpanic"], cwd=ROOT, capture_output=True, text=True, timeout=180,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False)
+        [sys.executable, "-m", "emulator", "trace", "-f", "-k", "-e", "trace=write", "-o",
+         str(trace), binary, "nilpanic"], cwd=ROOT, capture_output=True, text=True,
+        timeout=180, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=False)
     assert result.returncode == 2
     # Go's traceback: "main.readVal(...)\n\tworkload/main.go:297 +0x4".
     go_line = re.search(r"main\.readVal\(.*\)\n\t(\S+):(\d+)", result.stderr)
     assert go_line is not None, result.stderr
     text = trace.read_text()
     first = text[text.index('write(2, "panic: "'):]
-    frames = re.findall(r"in (\S+)\n    at (\S+):(\d+)", first.split("\nwrite(", 1)[0])
+    first = re.split(r"\n(?:\[pid +\d+\] )?(?:write\(|<\.\.\.|\+\+\+)", first, maxsplit=1)[0]
+    frames = re.findall(r"in (\S+)\n    at (\S+):(\d+)", first)
     names = [name for name, _, _ in frames]
     assert "runtime.systemstack" in names and "runtime.sigpanic" in names
     after = names.index("runtime.sigpanic") + 1
