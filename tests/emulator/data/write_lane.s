@@ -15,6 +15,17 @@ _start:
     mov [r15 + r13 * 8], rax
     inc r13
 .endm
+.macro NEW_PAGE                      # r12 = mmap(NULL, 4096, RW, PRIVATE|ANONYMOUS)
+    xor edi, edi
+    mov esi, 4096
+    mov edx, 3
+    mov r10d, 0x22
+    mov r8, -1
+    xor r9d, r9d
+    mov eax, 9
+    syscall
+    mov r12, rax
+.endm
     WRITE 1, r14, 6
     WRITE 1, r14, 6
     lea rbx, [r14 + 2]
@@ -25,15 +36,7 @@ _start:
     WRITE 1, r14, 6
     WRITE 1, r14, 0
     # a fresh RW page holding "abc\n": written twice, unmapped, written again
-    xor edi, edi
-    mov esi, 4096
-    mov edx, 3
-    mov r10d, 0x22
-    mov r8, -1
-    xor r9d, r9d
-    mov eax, 9
-    syscall
-    mov r12, rax
+    NEW_PAGE
     mov dword ptr [r12], 0x0a636261
     WRITE 1, r12, 4
     WRITE 1, r12, 4
@@ -43,15 +46,7 @@ _start:
     syscall
     WRITE 1, r12, 4
     # another: written twice, made PROT_NONE, written again
-    xor edi, edi
-    mov esi, 4096
-    mov edx, 3
-    mov r10d, 0x22
-    mov r8, -1
-    xor r9d, r9d
-    mov eax, 9
-    syscall
-    mov r12, rax
+    NEW_PAGE
     mov dword ptr [r12], 0x0a666564
     WRITE 1, r12, 4
     WRITE 1, r12, 4
