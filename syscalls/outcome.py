@@ -23,6 +23,10 @@ class NoReturn:
 
 NO_RETURN: Final = NoReturn()
 
+EXECED: Final = NoReturn()
+"""execve succeeded: the thread is gone (its program runs elsewhere) but the call, as
+strace shows it, returned 0."""
+
 Outcome = Block | NoReturn
 
-__all__ = ["NO_RETURN", "Block", "NoReturn", "Outcome"]
+__all__ = ["EXECED", "NO_RETURN", "Block", "NoReturn", "Outcome"]

@@ -1,9 +1,10 @@
 """pidfd_open, pidfd_send_signal, pidfd_getfd (kernel/pid.c, kernel/signal.c).
 
 Go >= 1.23's os package probes these at the first os.FindProcess or os/exec use and
-then signals through pidfd_send_signal. The only process a guest can name is itself
-(elftrace runs one): any other pid is ESRCH, as for a pid that does not exist — the
-answer kill(2) already gives for host processes. waitid(P_PIDFD) is in process.py.
+then signals through pidfd_send_signal. pidfd_open names only the guest itself (any
+other pid is ESRCH, as for a pid that does not exist); a pidfd of a vfork child comes
+from clone's CLONE_PIDFD, and signals through it reach the child (for an exec'd one, its
+host process). waitid(P_PIDFD) is in process.py.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def sys_pidfd_send_signal(ctx: SyscallContext, fd: int, signo: int, info_ptr: in
     if scope == PIDFD_SIGNAL_THREAD:
         ctx.kernel.signal_task(target, info)  # type: ignore[arg-type]
     else:
-        ctx.kernel.signal_process(info)
+        ctx.kernel.signal_process(info, process=pidfd.process)
     return 0
 
 

@@ -176,7 +176,14 @@ def sys_kill(ctx: SyscallContext, pid: int, signo: int) -> int:
         if signo:
             ctx.kernel.signal_process(SigInfo(signo, SI_USER, pid=p.pid, uid=p.creds.uid))
         return 0
-    # Only the emulated process exists for the guest: it can never signal host processes.
+    child = next((c for c in p.children if c.pid == pid), None)
+    if child is not None:
+        # A child not yet reaped (an exec'd one runs on the host: the signal goes there).
+        if signo and child.exit_status is None:
+            ctx.kernel.signal_process(SigInfo(signo, SI_USER, pid=p.pid, uid=p.creds.uid),
+                                      process=child)
+        return 0
+    # Only the guest and its children exist for it: it can never signal other processes.
     raise SyscallError(Errno.ESRCH)
 
 
@@ -214,7 +221,8 @@ SPECS = (
     spec("tgkill", sys_tgkill, Int(), Int(), Signal(), classes=(SIGNAL, "process")),
     spec("tkill", sys_tkill, Int(), Signal(), classes=(SIGNAL, "process")),
     spec("kill", sys_kill, Int(), Signal(), classes=(SIGNAL, "process"),
-         support=Support.PARTIAL, note="only the guest's own process can be signalled"),
+         support=Support.PARTIAL,
+         note="the guest and its children (an exec'd child's host process too)"),
     spec("rt_sigsuspend", sys_rt_sigsuspend, SigSet(), Size(), restart=Restart.NOHAND,
          classes=(SIGNAL,)),
     spec("pause", sys_pause, restart=Restart.NOHAND, classes=(SIGNAL,)),

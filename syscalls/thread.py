@@ -5,8 +5,8 @@ CLONE_THREAD | CLONE_SIGHAND, what pthread_create and Go's newosproc pass) creat
 guest thread that the emulator time-slices. A vfork-style clone (CLONE_VM |
 CLONE_VFORK, what Go's os/exec, its pidfd probe and glibc's posix_spawn pass) creates a
 child process sharing the address space: its parent's clone waits until the child has
-exited, and wait4/waitid reap it. A fork that would copy the address space is refused
-with ENOSYS, and so is execve: elftrace runs one program.
+exited or exec'd, and wait4/waitid reap it. A fork that would copy the address space is
+refused with ENOSYS.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def _vfork_child(ctx: SyscallContext, flags: int, exit_signal: int, stack: int, 
     """A child process sharing the parent's memory; the calling thread waits until it ends.
 
     What the child may do is what a vfork child does: system calls on its own copy of the
-    fd table and signal actions, then _exit (execve of another program is ENOSYS)."""
+    fd table and signal actions, then _exit or execve (the new program then runs as a host
+    process: see process.sys_execve)."""
     if flags & ~CHILD_SUPPORTED:
         raise SyscallError(Errno.ENOSYS, f"clone flags {flags & ~CHILD_SUPPORTED:#x} for a new "
                                          "process are not supported")
@@ -165,7 +166,7 @@ def _vfork_child(ctx: SyscallContext, flags: int, exit_signal: int, stack: int, 
     kernel.thread_created(ctx.task, task)
 
     def child_done(reason: WakeReason) -> int | Block:
-        if child.exit_status is None:
+        if child.exit_status is None and child.host_pid is None:  # exited or exec'd
             return Block(child_done, queues=(child.vfork_done,), interruptible=False)
         return pid
 

@@ -9,9 +9,11 @@ the same reason.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -98,6 +100,11 @@ class Kernel:
         self._tids: itertools.count[int] = itertools.count(1)
         self._inodes = itertools.count(4026531840 + 1000)
         self.exit_group_requested = False
+        self.host_children: dict[int, Process] = {}
+        """Exec'd children by host pid, until the host process ends (reap_host_children)."""
+        self.exec_program: Callable[..., int] | None = None
+        """Starts an exec'd program on the host and returns its pid (the emulator's
+        spawn_exec); None: execve of another program is ENOSYS."""
         self._random = random.Random(self.options.seed) if self.options.deterministic else None
 
     def random_bytes(self, count: int) -> bytes:
@@ -108,6 +115,9 @@ class Kernel:
 
     def thread_created(self, parent: Task, child: Task) -> None:
         """Called after clone created ``child``; the emulator observes it."""
+
+    def host_child_ended(self, process: Process, status: int) -> None:
+        """Called when an exec'd child's host process ended; the emulator observes it."""
 
     def attach_process(self, process: Process) -> None:
         self.process = process
@@ -145,6 +155,12 @@ class Kernel:
         """kill(2): queue on the process; some thread that does not block it will take it,
         ``prefer`` first (the running thread, as Linux's complete_signal chooses)."""
         process = process or self.proc
+        if process.host_pid is not None:
+            # An exec'd child: its program runs on the host, under its own elftrace.
+            if process.exit_status is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.host_pid, info.signo)
+            return
         live = process.live_tasks()
         if not live:
             return
@@ -231,6 +247,42 @@ class Kernel:
                                         uid=process.creds.uid,
                                         status=status >> 8 if exited else status & 0x7F),
                                 process=parent)
+
+    # Programs exec'd on the host -----------------------------------------------------------
+
+    def adopt_host_child(self, process: Process, host_pid: int) -> None:
+        """The vfork child ``process`` has exec'd: host process ``host_pid`` runs its new
+        program. Its thread is gone and its parent resumes; the process itself lives on
+        (signals go to the host process) until reap_host_children sees that end."""
+        process.host_pid = host_pid
+        self.host_children[host_pid] = process
+        for task in process.live_tasks():
+            task.exit_code = 0
+            self.scheduler.remove(task)
+            task.state = TaskState.EXITED
+            task.blocked = None
+        parent = process.parent
+        if parent is None or process.fds is not parent.fds:
+            process.fds.close_all()
+        process.vfork_done.notify_all()
+
+    def reap_host_children(self) -> None:
+        """Take in the ends of exec'd children's host processes (after a host SIGCHLD):
+        each becomes a zombie its parent is told about, as a model child's exit does."""
+        for host_pid, process in list(self.host_children.items()):
+            try:
+                pid, status = os.waitpid(host_pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = host_pid, 0
+            if pid == 0:
+                continue
+            del self.host_children[host_pid]
+            status &= 0xFFFF  # a host wait status is a Linux one
+            self._process_ended(process, status)
+            self.host_child_ended(process, status)
+            for task in process.tasks.values():
+                if task.exit_queue.listeners:
+                    task.exit_queue.notify_all()  # its pidfds turn readable
 
     def _retire(self, task: Task) -> None:
         self.scheduler.remove(task)

@@ -473,6 +473,40 @@ class Pipe:
     writers: int = 0
     ino: int = 0
     ends: list[PipeEnd] = field(default_factory=list)
+    host: tuple[int, int] | None = None
+    """(read fd, write fd) of the host pipe this one became when an end of it went to a
+    program exec'd on the host (see to_host); -1 for a side no model end holds."""
+
+    def to_host(self) -> tuple[int, int]:
+        """Become a host pipe, so a host process can hold an end and the host kernel keeps
+        the semantics (EOF, EPIPE, capacity) for every side. The host fds stay blocking (a
+        child's stdin must not turn non-blocking); elftrace looks at readiness before it
+        reads or writes them, as for other host streams. Call close_unheld() after the
+        spawn that needed it."""
+        if self.host is None:
+            r, w = os.pipe2(os.O_CLOEXEC)
+            pending = bytes(self.buffer)
+            self.buffer.clear()
+            while pending:  # written before the exec: at most PIPE_CAPACITY, fits
+                pending = pending[os.write(w, pending):]
+            self.host = (r, w)
+            for end in self.ends:
+                end.tracks_edges = False
+                end.changed()  # waiters look again, now at the host fds
+        return self.host
+
+    def close_unheld(self) -> None:
+        """Close the host side that no model end holds (the child holds it now)."""
+        if self.host is None:
+            return
+        r, w = self.host
+        if not self.readers and r != -1:
+            os.close(r)
+            r = -1
+        if not self.writers and w != -1:
+            os.close(w)
+            w = -1
+        self.host = (r, w)
 
     def notify_readers(self) -> None:
         for end in self.ends:
@@ -508,6 +542,14 @@ class PipeEnd(File):
         if not self.readable:
             raise SyscallError(Errno.EBADF)
         p = self.pipe
+        if p.host is not None:
+            fd = p.host[0]
+            if not _host_ready(fd, EPOLLIN):
+                raise WouldBlock
+            try:
+                return os.read(fd, size)
+            except OSError as exc:
+                raise from_os_error(exc) from None
         if not p.buffer:
             if p.writers == 0:
                 return b""
@@ -524,6 +566,15 @@ class PipeEnd(File):
         if not self.writable:
             raise SyscallError(Errno.EBADF)
         p = self.pipe
+        if p.host is not None:
+            fd = p.host[1]
+            if not _host_ready(fd, EPOLLOUT):
+                raise WouldBlock
+            try:
+                # Ready means room for PIPE_BUF bytes: more could block the emulator.
+                return os.write(fd, data[:4096])
+            except OSError as exc:
+                raise from_os_error(exc) from None
         if p.readers == 0:
             raise SyscallError(Errno.EPIPE)
         room = PIPE_CAPACITY - len(p.buffer)
@@ -537,6 +588,10 @@ class PipeEnd(File):
 
     def poll(self) -> int:
         p = self.pipe
+        if p.host is not None:
+            if self.readable:
+                return _host_ready(p.host[0], EPOLLIN)
+            return _host_ready(p.host[1], EPOLLOUT)
         ready = 0
         if self.readable:
             if p.buffer:
@@ -554,6 +609,12 @@ class PipeEnd(File):
         return StatResult(0xC, self.pipe.ino, stat_mod.S_IFIFO | 0o600, 1, os.getuid(),
                           os.getgid(), 0, 0, 4096, 0, 0, 0, 0)
 
+    def host_poll_fd(self) -> int | None:
+        host = self.pipe.host
+        if host is None:
+            return None
+        return host[0] if self.readable else host[1]
+
     def release(self) -> None:
         p = self.pipe
         if self.readable:
@@ -562,6 +623,7 @@ class PipeEnd(File):
         else:
             p.writers -= 1
             p.notify_readers()  # EPOLLHUP for readers
+        p.close_unheld()
 
 
 class EventFd(File):

@@ -1,8 +1,8 @@
 """Process file descriptors (kernel/pid.c, fs/pidfs.c): a file that names a process or,
 with PIDFD_THREAD, one of its threads.
 
-elftrace runs one process, so a pidfd can only name the guest itself or one of its
-threads. It is readable when what it names has exited, as Linux's pidfd_poll() reports:
+A pidfd names the guest itself, one of its threads, or (from CLONE_PIDFD) a vfork
+child, exec'd or not. It is readable when what it names has exited, as Linux's pidfd_poll() reports:
 a thread-group pidfd when the whole group is gone (never seen from inside), a thread
 pidfd when that thread exits (with EPOLLHUP too once a non-leader thread is released;
 an exited leader stays a zombie until the group ends).

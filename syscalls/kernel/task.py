@@ -123,6 +123,9 @@ class Process:
     """Notified when this vfork child exits, which resumes its parent's clone."""
     child_events: WaitQueue = field(default_factory=WaitQueue)
     """Notified when a child of this process exits (wait4 and waitid wait here)."""
+    host_pid: int | None = None
+    """After this vfork child's execve: the host process that runs the new program (under
+    its own elftrace), whose end is this process's end."""
 
     def action(self, signo: int) -> SigAction:
         return self.actions[signo]
