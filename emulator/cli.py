@@ -16,6 +16,7 @@ reported as one ``internal error`` line with exit status 70 (EX_SOFTWARE), and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from emulator.machine import Inherited
     from syscalls.kernel.rootfs import HostRoot
 
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
@@ -107,6 +109,10 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
                    help="refuse every change to the file system with EROFS")
     # Test-only: bounds runs of damaged binaries in the fuzz tests (tests/fuzz/).
     p.add_argument("--max-slices", type=_int, metavar="N", help=argparse.SUPPRESS)
+    # Set by elftrace for a program its guest exec'd (emulator/spawn.py): what it inherits.
+    p.add_argument("--exec-fds", metavar="SPEC", help=argparse.SUPPRESS)
+    p.add_argument("--exec-sigmask", type=_int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--exec-sigign", default="", help=argparse.SUPPRESS)
     p.add_argument("binary", metavar="BINARY", help="the ELF executable to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -271,6 +277,9 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.max_threads < 1:
             parser.error("--max-threads must be at least 1")
         options.kernel.max_threads = args.max_threads
+    options.exec_options = _exec_options(args)
+    if args.exec_fds is not None:
+        options.inherited = _inherited(args, parser)
     guest_argv = [args.argv0 or args.binary, *args.args]
     trace_out: TextIO | None = None
     killed: list[GuestKilled] = []
@@ -293,6 +302,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _report_paths(args, paths)
     if machine.limit_reached is not None:
         return fail(f"{args.binary}: {machine.limit_reached} reached: killed with SIGKILL", code)
+    if status & 0x7F and args.exec_fds is not None:
+        _die_of(status & 0x7F)
     if status & 0x7F:
         signo = status & 0x7F
         where = f" at pc {killed[0].pc:#x}" if killed else ""
@@ -303,6 +314,51 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for line in crash.lines:
             print(line, file=sys.stderr)
     return code
+
+
+def _exec_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """The options a program the guest execs runs with: the same guest file system, network
+    policy and determinism."""
+    out: list[str] = []
+    if args.rootfs:
+        out += ["--rootfs", os.path.abspath(args.rootfs)]
+    if args.read_only:
+        out.append("--read-only")
+    if args.sysroot:
+        out += ["--sysroot", os.path.abspath(args.sysroot)]
+    if args.no_network:
+        out.append("--no-network")
+    if args.deterministic:
+        out += ["--deterministic", "--seed", str(args.seed)]
+    return tuple(out)
+
+
+def _inherited(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Inherited:
+    from emulator.machine import Inherited
+
+    fds: dict[int, int] = {}
+    try:
+        for item in filter(None, args.exec_fds.split(",")):
+            guest, _, host_fd = item.partition("=")
+            fds[int(guest)] = int(host_fd or guest)
+        ignored = tuple(int(s) for s in args.exec_sigign.split(",") if s)
+    except ValueError:
+        parser.error("--exec-fds/--exec-sigign: malformed")
+    return Inherited(fds, args.exec_sigmask, ignored)
+
+
+def _die_of(signo: int) -> None:
+    """A program a guest exec'd died of a signal: so does its elftrace, so that the guest
+    that waits for it sees that status (not 128 + signo)."""
+    import resource
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(signo, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signo})
+        os.kill(os.getpid(), signo)
 
 
 def _memory_limit(requested: int | None) -> int | None:

@@ -25,6 +25,7 @@ from syscalls.errno import Errno, SyscallError
 from syscalls.fs import MAX_RW
 from syscalls.kernel.task import PendingSyscall
 from syscalls.kernel.wait import Block
+from syscalls.outcome import EXECED
 from syscalls.spec import Decoder, Invoker, Ret, compile_decoder, make_invoker
 from syscalls.table import SyscallTable
 
@@ -204,10 +205,11 @@ class Dispatcher:
             self.machine.kernel.scheduler.block(task, result)
             self.cpu.stop()
             return
-        # NO_RETURN: exit, exit_group, rt_sigreturn.
-        if traced and spec.ret is Ret.NONE:
-            self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, None,
-                                         self.now()))
+        # NO_RETURN: exit, exit_group, rt_sigreturn; EXECED: the thread is gone, but strace
+        # shows the call's 0.
+        if traced and (spec.ret is Ret.NONE or result is EXECED):
+            self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args,
+                                         0 if result is EXECED else None, self.now()))
         self.cpu.stop()
 
     def _unsupported(self, tid: int, number: int, regs: Sequence[int]) -> None:

@@ -49,12 +49,17 @@ def inherited_mask() -> int:
 
 
 class HostSignals:
-    def __init__(self, deliver: Callable[[int], None]) -> None:
+    def __init__(self, deliver: Callable[[int], None], child_ended: Callable[[], None]) -> None:
         self.deliver = deliver
+        self.child_ended = child_ended
+        """SIGCHLD: a host process elftrace started for the guest (an exec) ended."""
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def _handler(self, signo: int, frame: FrameType | None) -> None:
         self.deliver(signo)
+
+    def _child_handler(self, signo: int, frame: FrameType | None) -> None:
+        self.child_ended()
 
     def drain(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -70,6 +75,7 @@ class HostSignals:
             old_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
             for signo in FORWARDED:
                 previous[signo] = signal.signal(signo, self._handler)
+            previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._child_handler)
         except ValueError:  # not the main thread: run without forwarding
             pass
         try:

@@ -114,6 +114,19 @@ class RunOptions:
     max_slices: int | None = None
     """Stop after this many time slices (a bound for fuzzing damaged binaries, hidden
     ``--max-slices``); the run then ends in :class:`SliceBudgetExhausted`."""
+    inherited: Inherited | None = None
+    """For a program a guest exec'd (hidden ``--exec-*`` options, emulator/spawn.py): the
+    fds, signal mask and ignored signals it keeps, instead of elftrace's own."""
+    exec_options: tuple[str, ...] = ()
+    """The elftrace options a program this guest execs runs with (its root, sysroot...)."""
+
+
+@dataclass
+class Inherited:
+    fds: dict[int, int]
+    """Guest fd → host fd (0, 1, 2 are elftrace's own stdio, set up by the spawner)."""
+    sigmask: int = 0
+    ignored: tuple[int, ...] = ()
 
 
 class SliceBudgetExhausted(Exception):
@@ -219,6 +232,9 @@ class Machine:
             self.options.kernel.cpumask_bytes = host.cpumask_bytes()
         self.kernel = Kernel(arch.abi, self.mem, self.clock, self.options.kernel)
         self.kernel.thread_created = self._thread_created  # type: ignore[method-assign]
+        self.kernel.host_child_ended = self._host_child_ended  # type: ignore[method-assign]
+        self.kernel.exec_program = self._exec_program
+        self.host_child_exited = False
         self.services = MachineCpuServices(self)
         self.contexts: dict[Task, SyscallContext] = {}
         self.current: Task
@@ -347,7 +363,12 @@ class Machine:
                                 for t, v in stack.auxv)
         main = Task(process.pid, process, comm=process.comm)
         process.tasks[main.tid] = main
-        if not self.options.kernel.deterministic:
+        inherited = self.options.inherited
+        if inherited is not None:
+            for signo in inherited.ignored:
+                process.actions[signo] = SigAction(handler=SIG_IGN)
+            main.sigmask = inherited.sigmask
+        elif not self.options.kernel.deterministic:
             # What execve keeps from elftrace's own start: ignored signals and the mask.
             for signo in inherited_ignored():
                 process.actions[signo] = SigAction(handler=SIG_IGN)
@@ -371,14 +392,18 @@ class Machine:
     def _install_stdio(self, fds: FdTable) -> None:
         import fcntl
 
-        for fd in (0, 1, 2):
+        inherited = self.options.inherited
+        pairs = {fd: fd for fd in (0, 1, 2)} if inherited is None else inherited.fds
+        for fd, host_fd in pairs.items():
             try:
-                host_flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-                dup = os.dup(fd)
+                host_flags = fcntl.fcntl(host_fd, fcntl.F_GETFL)
+                dup = os.dup(host_fd)
             except OSError:
                 continue
+            if host_fd > 2:
+                os.close(host_fd)  # passed for this only
             try:
-                path = os.readlink(f"/proc/self/fd/{fd}")
+                path = os.readlink(f"/proc/self/fd/{dup}")
             except OSError:
                 path = f"/dev/fd/{fd}"
             # The guest sees the status flags its stdio really has (a pipe has no
@@ -407,12 +432,12 @@ class Machine:
 
     def run(self) -> int:
         """Run until the process exits; return its wait status (code << 8, or the signal)."""
-        host = HostSignals(self._host_signal)
+        host = HostSignals(self._host_signal, self._host_child)
         self.host_signals = host
         self.timer.watch_fd = host.read_fd
         sched = self.kernel.scheduler
         sched.wakeup_fd = host.read_fd
-        sched.external_wakeup = self._expects_host_signals
+        sched.external_wakeup = self._expects_host_events
         self.timer.start()
         deadline = self._start_deadline()
         try:
@@ -441,6 +466,29 @@ class Machine:
         self.host_signal_arrived = True
         self.timer.signal_handled()
 
+    def _host_child(self) -> None:
+        """SIGCHLD for elftrace: a program the guest exec'd ended (reaped by the run loop,
+        not here: a handler may run in the middle of the kernel model)."""
+        self.host_child_exited = True
+        self.timer.signal_handled()
+
+    def _reap_host_children(self) -> None:
+        if self.host_child_exited:
+            self.host_child_exited = False
+            self.kernel.reap_host_children()
+
+    def _exec_program(self, ctx: SyscallContext, guest_path: str, host_path: str,
+                      argv: list[bytes], envp: list[bytes]) -> int:
+        from emulator.spawn import spawn_exec
+
+        return spawn_exec(ctx, guest_path, host_path, argv, envp, self.options.exec_options)
+
+    def _host_child_ended(self, process: Process, status: int) -> None:
+        # As for a child of the model, a kill is reported with the exit code 0.
+        if self.bus.wants(ThreadExited):
+            self.bus.publish(ThreadExited(process.pid, (status >> 8) & 0xFF,
+                                          self.clock.wall()))
+
     def _start_deadline(self) -> threading.Timer | None:
         timeout = self.options.timeout
         if timeout is None:
@@ -463,6 +511,11 @@ class Machine:
             return False
         self.kernel.kill_group(Sig.SIGKILL)
         return True
+
+    def _expects_host_events(self) -> bool:
+        """A guest waiting for nothing but a signal it handles, or for a program it exec'd,
+        is not deadlocked."""
+        return bool(self.kernel.host_children) or self._expects_host_signals()
 
     def _expects_host_signals(self) -> bool:
         """A guest waiting for nothing but a signal it handles is not deadlocked."""
@@ -506,6 +559,7 @@ class Machine:
             if self.host_signal_arrived:
                 self.host_signal_arrived = False
                 self.host_signals.drain()
+            self._reap_host_children()
             if task is None or task.state is not TaskState.RUNNABLE or rotate:
                 if task is not None and task.state is TaskState.RUNNABLE:
                     sched.runq.append(task)
@@ -516,6 +570,7 @@ class Machine:
                     sched.idle()
                     if self._end_by_limit():
                         return
+                    self._reap_host_children()
                     task = sched.next()
                 rotate = False
             self._switch_to(task)
@@ -751,8 +806,10 @@ class Machine:
         if self.loaded is task:
             self.loaded = None
         task.cpu_state = None
-        # Threads ended by exit_group or a fatal signal are reported with the process.
-        if self.bus.wants(ThreadExited) and not self.kernel.exit_group_requested:
+        # Threads ended by exit_group or a fatal signal are reported with the process, an
+        # exec'd child when its host process ends (_host_child_ended).
+        if (self.bus.wants(ThreadExited) and not self.kernel.exit_group_requested
+                and task.process.host_pid is None):
             self.bus.publish(ThreadExited(task.tid, task.exit_code, self.clock.wall()))
 
 

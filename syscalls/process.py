@@ -17,7 +17,7 @@ from syscalls.errno import Errno, SyscallError, from_os_error
 from syscalls.kernel.pidfd import PidFd
 from syscalls.kernel.task import Process
 from syscalls.kernel.wait import Block, WakeReason
-from syscalls.outcome import NO_RETURN, NoReturn
+from syscalls.outcome import EXECED, NO_RETURN, NoReturn
 from syscalls.spec import (
     CREDS,
     PROCESS,
@@ -496,33 +496,78 @@ def sys_waitid(ctx: SyscallContext, idtype: int, upid: int, infop: int, options:
         raise
 
 
-def sys_execve(ctx: SyscallContext, path: int, argv: int, envp: int) -> int:
-    """Linux's checks, in fs/exec.c's order (the file, then the argument arrays), so a
-    missing or unusable program fails as it would; running another program is ENOSYS."""
+MAX_ARG_STRLEN = 32 * 4096
+"""Linux's limit on one argument or environment string (include/uapi/linux/binfmts.h)."""
+
+
+def _strings(ctx: SyscallContext, array: int) -> list[bytes]:
+    out = []
+    while array:
+        addr = ctx.mem.read_word(array + len(out) * ctx.abi.word_size)
+        if not addr:
+            break
+        try:
+            out.append(ctx.mem.read_cstring(addr, MAX_ARG_STRLEN))
+        except SyscallError as err:
+            if err.errno == Errno.ENAMETOOLONG:
+                raise SyscallError(Errno.E2BIG) from None
+            raise
+    return out
+
+
+def _program(ctx: SyscallContext, name: str) -> tuple[str, bytes]:
+    """Linux's checks of the file to run (fs/exec.c's order): its host path and first
+    line (for ``#!``)."""
     import stat as stat_mod
 
-    from syscalls.fs import guest_path, resolver
+    from syscalls.fs import resolver
     from syscalls.kernel.rootfs import Lookup
 
-    name = guest_path(ctx, -100, path)
     r = resolver(ctx)
-    if r.proc_target(name, ctx.task) is None:
+    if r.proc_target(name, ctx.task) is not None:
+        host = ctx.process.host_exe
+    else:
         host = r.host(name, Lookup.FOLLOW)
-        try:
-            st = os.stat(host)
-            if not stat_mod.S_ISREG(st.st_mode) or not os.access(host, os.X_OK):
-                raise SyscallError(Errno.EACCES)
-            with open(host, "rb") as f:
-                magic = f.read(4)
-        except OSError as exc:
-            raise from_os_error(exc) from None
-        if magic != b"\x7fELF" and not magic.startswith(b"#!"):
+    try:
+        st = os.stat(host)
+        if not stat_mod.S_ISREG(st.st_mode) or not os.access(host, os.X_OK):
+            raise SyscallError(Errno.EACCES)
+        with open(host, "rb") as f:
+            head = f.read(256)
+    except OSError as exc:
+        raise from_os_error(exc) from None
+    if head[:4] != b"\x7fELF" and not head.startswith(b"#!"):
+        raise SyscallError(Errno.ENOEXEC)
+    return host, head
+
+
+def sys_execve(ctx: SyscallContext, path: int, argv: int, envp: int) -> int | NoReturn:
+    """A vfork child's execve runs the new program as a host process under its own
+    elftrace (emulator/spawn.py), which this child process then stands for. Replacing the
+    program elftrace runs itself is not supported (ENOSYS)."""
+    from syscalls.fs import guest_path
+
+    name = guest_path(ctx, -100, path)
+    host, head = _program(ctx, name)
+    args, env = _strings(ctx, argv), _strings(ctx, envp)
+    process = ctx.process
+    spawn = ctx.kernel.exec_program
+    if spawn is None or process.parent is None:
+        raise SyscallError(Errno.ENOSYS, "execve of another program is only supported in a "
+                                         "vfork child (os/exec, posix_spawn)")
+    if head.startswith(b"#!"):
+        # binfmt_script: the interpreter runs with its optional argument and the script.
+        words = head[2:].split(b"\n", 1)[0].strip().split(None, 1)
+        if not words:
             raise SyscallError(Errno.ENOEXEC)
-    for array in (argv, envp):
-        index = 0
-        while array and ctx.mem.read_word(array + index * ctx.abi.word_size):
-            index += 1
-    raise SyscallError(Errno.ENOSYS, "execve of another program is not supported")
+        interp = os.fsdecode(words[0])
+        args = [words[0], *words[1:], os.fsencode(name), *args[1:]]
+        host, head = _program(ctx, interp)
+        if head.startswith(b"#!"):
+            raise SyscallError(Errno.ELOOP, "a script interpreter that is a script")
+        name = interp
+    ctx.kernel.adopt_host_child(process, spawn(ctx, name, host, args, env))
+    return EXECED
 
 
 def sys_personality(ctx: SyscallContext, persona: int) -> int:
@@ -586,12 +631,14 @@ SPECS = (
     spec("sysinfo", sys_sysinfo, out(Struct(name="sysinfo"))),
     spec("wait4", sys_wait4, Int(), Ptr(), Hex(), Ptr(), classes=(PROCESS,),
          restart=Restart.SYS, printer="wait4", support=Support.PARTIAL,
-         note="reaps vfork children (the only child processes); rusage is zero"),
+         note="reaps vfork children, exec'd ones included; rusage is zero"),
     spec("waitid", sys_waitid, Enum_(table="idtype"), Int(), out(Struct(name="siginfo")),
          Flags(table="wait_options"), out(Struct(name="rusage")), classes=(PROCESS,),
          restart=Restart.SYS, support=Support.PARTIAL,
-         note="reaps vfork children (P_PIDFD included); no stopped/continued reports"),
+         note="reaps vfork children, exec'd ones included (P_PIDFD too); no "
+         "stopped/continued reports"),
     spec("execve", sys_execve, Ptr(), Ptr(), Ptr(), classes=(PROCESS,), printer="execve",
-         support=Support.NONE, note="running another program is not supported (ENOSYS)"),
+         support=Support.PARTIAL, note="from a vfork child: the program runs as a host "
+         "process under its own elftrace; in place of the guest itself: ENOSYS"),
     spec("personality", sys_personality, Hex()),
 )

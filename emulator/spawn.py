@@ -1,0 +1,102 @@
+"""execve of another program: it runs as a host process, under its own elftrace.
+
+A guest's vfork child that calls execve (Go's os/exec, posix_spawn) gets a new program;
+elftrace starts ``elftrace run`` on it as a host process — any architecture elftrace
+runs, as qemu-user hands execve to the host — and the child process of the model then
+stands for that host process: its exit status, SIGCHLD and pidfd readiness come from
+the host's wait status (syscalls.kernel.core: reap_host_children), and signals sent to
+it go to the host process.
+
+What the new program inherits is what execve keeps: every fd without close-on-exec
+(host files and sockets by their host fds; a pipe of the model first becomes a host
+pipe, so both sides keep Linux's semantics), the working directory, the environment
+the guest passed (elftrace's own Python ignores it: the child interpreter runs
+isolated) and the signal mask.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from syscalls.context import SyscallContext
+from syscalls.errno import Errno, SyscallError
+from syscalls.kernel.files import HostFile, Pipe, PipeEnd
+from syscalls.kernel.net import Socket
+
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
+_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+              "from emulator.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def _host_fd(file: object, pipes: list[Pipe]) -> int | None:
+    if isinstance(file, PipeEnd):
+        read_fd, write_fd = file.pipe.to_host()
+        pipes.append(file.pipe)
+        return read_fd if file.readable else write_fd
+    if isinstance(file, HostFile | Socket):
+        return file.fd
+    return None  # epoll, eventfd, pidfd, memory files: nothing a host process can hold
+
+
+def inherited_fds(ctx: SyscallContext, pipes: list[Pipe]) -> dict[int, int]:
+    """Guest fd → host fd for every fd the new program keeps."""
+    kept = {}
+    for fd, entry in sorted(ctx.fds.entries.items()):
+        if entry.cloexec:
+            continue
+        host = _host_fd(entry.file, pipes)
+        if host is not None:
+            kept[fd] = host
+    return kept
+
+
+def spawn_exec(ctx: SyscallContext, guest_path: str, host_path: str, argv: Sequence[bytes],
+               envp: Sequence[bytes], options: Sequence[str]) -> int:
+    """Start ``elftrace run`` on the new program; return the host pid."""
+    pipes: list[Pipe] = []
+    kept = inherited_fds(ctx, pipes)
+    stdio = [kept.get(fd, subprocess.DEVNULL) for fd in (0, 1, 2)]
+    extra = {fd: host for fd, host in kept.items() if fd > 2}
+    fd_spec = ",".join(str(fd) if fd <= 2 else f"{fd}={host}" for fd, host in kept.items())
+    env: dict[bytes, bytes] = {}
+    for item in envp:
+        name, sep, value = item.partition(b"=")
+        if sep and name not in env:
+            env[name] = value
+    argv0 = os.fsdecode(argv[0]) if argv else ""
+    task, process = ctx.task, ctx.process
+    ignored = [signo for signo in range(1, signal.NSIG) if process.action(signo).is_ignore]
+    command = [sys.executable, "-I", "-c", _BOOTSTRAP, _SOURCE_ROOT, "run",
+               "--exec-fds", fd_spec, "--exec-sigmask", f"{task.sigmask:#x}",
+               "--exec-sigign", ",".join(map(str, ignored)), *options, "--argv0", argv0,
+               "--", host_path if "--rootfs" not in options else guest_path,
+               *(os.fsdecode(a) for a in argv[1:])]
+    try:
+        child = subprocess.Popen(command, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
+                                 pass_fds=tuple(extra.values()), cwd=_host_cwd(ctx),
+                                 env=env, close_fds=True)
+    except OSError as exc:
+        raise SyscallError(Errno(exc.errno or Errno.ENOMEM)) from None
+    finally:
+        for pipe in pipes:
+            pipe.close_unheld()
+    # A Popen still running when dropped is put on subprocess's list of processes to reap
+    # at the next Popen, which would take the wait status the kernel model waits for.
+    child.returncode = 0
+    return child.pid
+
+
+def _host_cwd(ctx: SyscallContext) -> str | None:
+    from syscalls.fs import resolver
+    from syscalls.kernel.rootfs import Lookup
+
+    try:
+        path = resolver(ctx).host(ctx.process.cwd, Lookup.FOLLOW)
+    except SyscallError:
+        return None
+    return path if os.path.isdir(path) else None
