@@ -80,10 +80,7 @@ ARM5_SUBSET = frozenset({
 
 # Cases that cannot pass yet, and why. They still run: an expected failure that
 # starts passing is reported (XPASS), so the entry can be removed.
-EXPECTED_FAILURES = {
-    "exec": "execve of another binary is not supported (one program only): Go's os/exec "
-            "fails with 'function not implemented' (ENOSYS from execve in its vfork child)",
-}
+EXPECTED_FAILURES: dict[str, str] = {}
 
 
 def conform_binaries() -> list[str]:

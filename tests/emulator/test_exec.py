@@ -1,0 +1,83 @@
+"""execve from a vfork child (posix_spawn, os/exec): the new program runs as a host process
+under its own elftrace. A C program that spawns through pipes, with an inherited fd, a
+#! script, a missing program, a child that kills itself and one its parent kills, run
+natively and under elftrace (amd64, and ARM when the cross compiler is installed): the
+same output, byte for byte."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = Path(__file__).parent / "data" / "exec_children.c"
+SCRIPT = "#!/bin/sh\necho script says $0 $1\nexit 7\n"
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    if shutil.which("gcc") is None:
+        pytest.skip("no host C compiler")
+    work = tmp_path_factory.mktemp("exec")
+    exe = work / "exec-amd64"
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(SOURCE)], check=True,
+                   capture_output=True, timeout=120)
+    script = work / "s.sh"
+    script.write_text(SCRIPT)
+    script.chmod(0o755)
+    proc = subprocess.run([str(exe), str(work / "five"), str(script)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert "through cat" in proc.stdout
+    return work, proc.stdout
+
+
+def _emulated(work: Path, exe: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "emulator", "run", str(exe),
+                           str(work / "five"), str(work / "s.sh")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_spawned_programs_behave_as_on_the_real_machine(native: tuple[Path, str]) -> None:
+    work, expected = native
+    proc = _emulated(work, work / "exec-amd64")
+    assert proc.stderr == ""
+    assert proc.stdout == expected
+    assert proc.returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("arm-linux-gnueabihf-gcc") is None,
+                    reason="no ARM cross compiler")
+def test_an_arm_guest_spawns_host_programs_too(native: tuple[Path, str]) -> None:
+    """The same program built for ARM: its children (amd64 /bin/sh, /bin/cat) run under
+    elftrace as amd64 guests; what it prints is the real machine's."""
+    work, expected = native
+    exe = work / "exec-arm"
+    subprocess.run(["arm-linux-gnueabihf-gcc", "-static", "-O1", "-o", str(exe), str(SOURCE)],
+                   check=True, capture_output=True, timeout=120)
+    proc = _emulated(work, exe)
+    assert proc.stderr == ""
+    assert proc.stdout == expected
+    assert proc.returncode == 0
+
+
+def test_exec_of_the_program_itself_is_refused_clearly(tmp_path: Path) -> None:
+    """Replacing the program elftrace runs is not supported: ENOSYS, with a note."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no host C compiler")
+    src, exe = tmp_path / "self.c", tmp_path / "self"
+    src.write_text('#include <stdio.h>\n#include <unistd.h>\n'
+                   'int main(void) { char *a[] = {"/bin/true", NULL};\n'
+                   '  execv("/bin/true", a); perror("execv"); return 1; }\n')
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)], check=True,
+                   capture_output=True, timeout=120)
+    out = tmp_path / "trace"
+    proc = subprocess.run([sys.executable, "-m", "emulator", "trace", "-o", str(out), str(exe)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert "execv: Function not implemented" in proc.stderr
+    assert "= -1 ENOSYS (Function not implemented) /* execve of another program is only " \
+           "supported in a vfork child" in out.read_text()
