@@ -9,7 +9,8 @@ it go to the host process.
 
 What the new program inherits is what execve keeps: every fd without close-on-exec
 (host files and sockets by their host fds; a pipe of the model first becomes a host
-pipe, so both sides keep Linux's semantics), the working directory, the environment
+pipe, so both sides keep Linux's semantics, and each end the guest holds is one host
+description, so its O_NONBLOCK is the child's too), the working directory, the environment
 the guest passed (elftrace's own Python ignores it: the child interpreter runs
 isolated) and the signal mask.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
-from syscalls.kernel.files import HostFile, Pipe, PipeEnd
+from syscalls.kernel.files import HostFile, PipeEnd
 from syscalls.kernel.net import Socket
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -33,33 +34,33 @@ _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
               "from emulator.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
-def _host_fd(file: object, pipes: list[Pipe]) -> int | None:
+def _host_fd(file: object) -> int | None:
     if isinstance(file, PipeEnd):
-        read_fd, write_fd = file.pipe.to_host()
-        pipes.append(file.pipe)
-        return read_fd if file.readable else write_fd
+        return file.host_description()
     if isinstance(file, HostFile | Socket):
         return file.fd
     return None  # epoll, eventfd, pidfd, memory files: nothing a host process can hold
 
 
-def inherited_fds(ctx: SyscallContext, pipes: list[Pipe]) -> dict[int, int]:
+def inherited_fds(ctx: SyscallContext) -> dict[int, int]:
     """Guest fd → host fd for every fd the new program keeps."""
-    kept = {}
+    kept: dict[int, int] = {}
+    passed: dict[int, int] = {}  # one host fd per guest file (dup'd guest fds share it)
     for fd, entry in sorted(ctx.fds.entries.items()):
         if entry.cloexec:
             continue
-        host = _host_fd(entry.file, pipes)
+        host = passed.get(id(entry.file))
+        if host is None:
+            host = _host_fd(entry.file)
         if host is not None:
-            kept[fd] = host
+            passed[id(entry.file)] = kept[fd] = host
     return kept
 
 
 def spawn_exec(ctx: SyscallContext, guest_path: str, host_path: str, argv: Sequence[bytes],
                envp: Sequence[bytes], options: Sequence[str]) -> int:
     """Start ``elftrace run`` on the new program; return the host pid."""
-    pipes: list[Pipe] = []
-    kept = inherited_fds(ctx, pipes)
+    kept = inherited_fds(ctx)
     stdio = [kept.get(fd, subprocess.DEVNULL) for fd in (0, 1, 2)]
     extra = {fd: host for fd, host in kept.items() if fd > 2}
     fd_spec = ",".join(str(fd) if fd <= 2 else f"{fd}={host}" for fd, host in kept.items())
@@ -82,9 +83,6 @@ def spawn_exec(ctx: SyscallContext, guest_path: str, host_path: str, argv: Seque
                                  env=env, close_fds=True)
     except OSError as exc:
         raise SyscallError(Errno(exc.errno or Errno.ENOMEM)) from None
-    finally:
-        for pipe in pipes:
-            pipe.close_unheld()
     # A Popen still running when dropped is put on subprocess's list of processes to reap
     # at the next Popen, which would take the wait status the kernel model waits for.
     child.returncode = 0

@@ -868,8 +868,16 @@ def sys_ioctl(ctx: SyscallContext, fd: int, request: int, arg: int) -> int:
         file.flags = file.flags | A.O_NONBLOCK if on else file.flags & ~A.O_NONBLOCK
         return 0
     if request == FIONREAD:
-        if isinstance(file, PipeEnd):
+        if isinstance(file, PipeEnd) and file.pipe.host is None:
             ctx.mem.write_u32(arg, len(file.pipe.buffer))
+            return 0
+        if isinstance(file, PipeEnd):
+            import fcntl
+            import termios
+
+            count = fcntl.ioctl(file.pipe.host[0 if file.readable else 1], termios.FIONREAD,
+                                b"\0\0\0\0")
+            ctx.mem.write(arg, count)
             return 0
         if isinstance(file, HostFile):
             import fcntl

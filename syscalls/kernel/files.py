@@ -477,26 +477,38 @@ class Pipe:
     """(read fd, write fd) of the host pipe this one became when an end of it went to a
     program exec'd on the host (see to_host); -1 for a side no model end holds."""
 
-    def to_host(self) -> tuple[int, int]:
+    def to_host(self, readable: bool) -> int:
         """Become a host pipe, so a host process can hold an end and the host kernel keeps
-        the semantics (EOF, EPIPE, capacity) for every side. The host fds stay blocking (a
-        child's stdin must not turn non-blocking); elftrace looks at readiness before it
-        reads or writes them, as for other host streams. Call close_unheld() after the
-        spawn that needed it."""
+        the semantics (EOF, EPIPE, capacity) for every side; return a new host fd of the
+        read (``readable``) or write end for that process (see PipeEnd.host_description).
+
+        elftrace's own fds of the pipe are non-blocking, so the model never blocks the
+        emulator on them (another process may take the data between a readiness check and
+        a read). What a host process gets is a description of its own (reopened through
+        /proc/self/fd, as for a FIFO), blocking: a child's stdin must not turn
+        non-blocking because elftrace's is."""
         if self.host is None:
-            r, w = os.pipe2(os.O_CLOEXEC)
-            pending = bytes(self.buffer)
-            self.buffer.clear()
-            while pending:  # written before the exec: at most PIPE_CAPACITY, fits
-                pending = pending[os.write(w, pending):]
+            r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            if self.buffer:  # written before the exec: at most PIPE_CAPACITY, fits
+                os.write(w, bytes(self.buffer))
+                self.buffer.clear()
             self.host = (r, w)
             for end in self.ends:
                 end.tracks_edges = False
                 end.changed()  # waiters look again, now at the host fds
-        return self.host
+            self.close_unheld()
+        own = self.host[0 if readable else 1]
+        try:
+            fd = os.open(f"/proc/self/fd/{own}", (os.O_RDONLY if readable else os.O_WRONLY)
+                         | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            # No /proc, or no reader left to open a write end against (ENXIO): share ours.
+            return os.dup(own)
+        os.set_blocking(fd, True)
+        return fd
 
     def close_unheld(self) -> None:
-        """Close the host side that no model end holds (the child holds it now)."""
+        """Close elftrace's host fd of a side that no model end holds any more."""
         if self.host is None:
             return
         r, w = self.host
@@ -525,11 +537,14 @@ class Pipe:
 
 
 class PipeEnd(File):
-    """One end of a pipe created by the guest (pipe2); lives entirely in the emulator."""
+    """One end of a pipe created by the guest (pipe2); lives in the emulator until a host
+    process takes an end (Pipe.to_host)."""
 
     kind = "pipe"
 
     def __init__(self, pipe: Pipe, flags: int) -> None:
+        self.shared: int | None = None
+        """The host description this end is for host processes (see host_description)."""
         super().__init__(flags, f"pipe:[{pipe.ino}]")
         self.pipe = pipe
         pipe.ends.append(self)
@@ -543,11 +558,10 @@ class PipeEnd(File):
             raise SyscallError(Errno.EBADF)
         p = self.pipe
         if p.host is not None:
-            fd = p.host[0]
-            if not _host_ready(fd, EPOLLIN):
-                raise WouldBlock
             try:
-                return os.read(fd, size)
+                return os.read(p.host[0], size)
+            except BlockingIOError:
+                raise WouldBlock from None
             except OSError as exc:
                 raise from_os_error(exc) from None
         if not p.buffer:
@@ -567,12 +581,10 @@ class PipeEnd(File):
             raise SyscallError(Errno.EBADF)
         p = self.pipe
         if p.host is not None:
-            fd = p.host[1]
-            if not _host_ready(fd, EPOLLOUT):
-                raise WouldBlock
             try:
-                # Ready means room for PIPE_BUF bytes: more could block the emulator.
-                return os.write(fd, data[:4096])
+                return os.write(p.host[1], data)
+            except BlockingIOError:
+                raise WouldBlock from None
             except OSError as exc:
                 raise from_os_error(exc) from None
         if p.readers == 0:
@@ -615,8 +627,32 @@ class PipeEnd(File):
             return None
         return host[0] if self.readable else host[1]
 
+    @property  # type: ignore[override]
+    def flags(self) -> int:
+        return self._flags
+
+    @flags.setter
+    def flags(self, value: int) -> None:
+        self._flags = value
+        if self.shared is not None:
+            # One description, as on Linux: the guest's O_NONBLOCK is its children's too.
+            os.set_blocking(self.shared, not value & O_NONBLOCK)
+
+    def host_description(self) -> int:
+        """A host fd for a host process to hold this end by: one description per guest
+        description, kept while the guest's is open (it holds the pipe open as the guest's
+        does), with the guest's O_NONBLOCK."""
+        if self.shared is None:
+            fd = self.pipe.to_host(self.readable)
+            os.set_blocking(fd, not self._flags & O_NONBLOCK)
+            self.shared = fd
+        return self.shared
+
     def release(self) -> None:
         p = self.pipe
+        if self.shared is not None:
+            os.close(self.shared)
+            self.shared = None
         if self.readable:
             p.readers -= 1
             p.notify_writers()  # EPOLLERR for writers

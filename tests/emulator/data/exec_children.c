@@ -61,6 +61,16 @@ int main(int argc, char **argv) {
     close(q[0]);
     waitpid(pid, &st, 0);
     report("cat", st);
+    /* the child holds the parent's description of the pipe's read end: O_NONBLOCK set
+       on it after the spawn is the child's too, and its cat fails with EAGAIN */
+    pipe2(p, O_CLOEXEC);
+    char *late[] = {"/bin/sh", "-c", "/bin/sleep 1; /bin/cat 2>/dev/null; exit $?", NULL};
+    pid = spawn(late, p[0], -1);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    waitpid(pid, &st, 0);
+    report("nonblocking cat", st);
+    close(p[0]);
+    close(p[1]);
     /* a missing program: posix_spawn reports execve's errno */
     char *missing[] = {"/nonexistent/prog", NULL};
     spawn(missing, -1, -1);
