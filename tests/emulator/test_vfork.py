@@ -97,11 +97,11 @@ def test_os_exec_child_runs_its_program_and_is_reaped(tmp_path: Path) -> None:
     assert proc.stdout == 'exec: child said "from a child\\n"\nexec ok\n'
     assert proc.returncode == 0
     text = out.read_text()
-    child = re.search(r'\[pid (\d+)\] execve\("/bin/echo", \["/bin/echo", "from", "a", '
+    child = re.search(r'\[pid\s+(\d+)\] execve\("/bin/echo", \["/bin/echo", "from", "a", '
                       r'"child"\], 0x[0-9a-f]+ /\* \d+ vars \*/\) = 0', text)
     assert child, text[-3000:]
     pid = child.group(1)
-    assert f"[pid {pid}] +++ exited with 0 +++" in text
+    assert re.search(rf"\[pid\s+{pid}\] \+\+\+ exited with 0 \+\+\+", text)
     assert re.search(rf"--- SIGCHLD \{{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid={pid}, "
                      r"si_uid=\d+, si_status=0,", text)
     assert re.search(rf"(?:waitid\(P_PIDFD, \d+, |<\.\.\. waitid resumed>)"
