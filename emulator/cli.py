@@ -202,8 +202,19 @@ def fail(message: str, status: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from emulator.spawn import ExecInPlace
+
     try:
         return _main(args, parser)
+    except ExecInPlace as exec_request:
+        # The run ended (the trace is closed): become the new program's elftrace.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            exec_request.replace_process()
+        except OSError as exc:
+            return fail(f"cannot start elftrace for the new program: {exc}", EXIT_INTERNAL)
+        return EXIT_INTERNAL  # not reached
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except BrokenPipeError:

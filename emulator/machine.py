@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unicorn import UC_ERR_INSN_INVALID, UcError
 
@@ -77,6 +78,9 @@ from syscalls.kernel.signals import (
     default_action,
 )
 from syscalls.kernel.task import PendingSyscall, Process, Task, TaskState
+
+if TYPE_CHECKING:
+    from emulator.spawn import ExecInPlace
 from syscalls.kernel.vm import PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace
 from syscalls.kernel.wait import WakeReason
 from syscalls.spec import Restart
@@ -234,6 +238,8 @@ class Machine:
         self.kernel.thread_created = self._thread_created  # type: ignore[method-assign]
         self.kernel.host_child_ended = self._host_child_ended  # type: ignore[method-assign]
         self.kernel.exec_program = self._exec_program
+        self.kernel.exec_in_place = self._exec_in_place
+        self.exec_request: ExecInPlace | None = None
         self.host_child_exited = False
         self.services = MachineCpuServices(self)
         self.contexts: dict[Task, SyscallContext] = {}
@@ -483,6 +489,13 @@ class Machine:
 
         return spawn_exec(ctx, guest_path, host_path, argv, envp, self.options.exec_options)
 
+    def _exec_in_place(self, ctx: SyscallContext, guest_path: str, host_path: str,
+                       argv: list[bytes], envp: list[bytes]) -> None:
+        from emulator.spawn import exec_in_place
+
+        self.exec_request = exec_in_place(ctx, guest_path, host_path, argv, envp,
+                                          self.options.exec_options)
+
     def _host_child_ended(self, process: Process, status: int) -> None:
         # As for a child of the model, a kill is reported with the exit code 0.
         if self.bus.wants(ThreadExited):
@@ -587,6 +600,8 @@ class Machine:
                 raise SliceBudgetExhausted(self.slices)
             self.slices += 1
             rotate = self._run_slice(task)
+            if self.exec_request is not None:
+                raise self.exec_request  # the caller replaces elftrace (cli.py)
             if task.state is TaskState.EXITED:
                 self._thread_exited(task)
                 task = None

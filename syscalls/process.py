@@ -542,19 +542,18 @@ def _program(ctx: SyscallContext, name: str) -> tuple[str, bytes]:
 
 
 def sys_execve(ctx: SyscallContext, path: int, argv: int, envp: int) -> int | NoReturn:
-    """A vfork child's execve runs the new program as a host process under its own
-    elftrace (emulator/spawn.py), which this child process then stands for. Replacing the
-    program elftrace runs itself is not supported (ENOSYS)."""
+    """The new program runs as a host process under its own elftrace (emulator/spawn.py):
+    a vfork child's then stands for it; the program elftrace runs is replaced by it."""
     from syscalls.fs import guest_path
 
     name = guest_path(ctx, -100, path)
     host, head = _program(ctx, name)
     args, env = _strings(ctx, argv), _strings(ctx, envp)
     process = ctx.process
-    spawn = ctx.kernel.exec_program
-    if spawn is None or process.parent is None:
-        raise SyscallError(Errno.ENOSYS, "execve of another program is only supported in a "
-                                         "vfork child (os/exec, posix_spawn)")
+    kernel = ctx.kernel
+    start = kernel.exec_program if process.parent is not None else kernel.exec_in_place
+    if start is None:
+        raise SyscallError(Errno.ENOSYS, "execve of another program is not supported here")
     if head.startswith(b"#!"):
         # binfmt_script: the interpreter runs with its optional argument and the script.
         words = head[2:].split(b"\n", 1)[0].strip().split(None, 1)
@@ -566,7 +565,10 @@ def sys_execve(ctx: SyscallContext, path: int, argv: int, envp: int) -> int | No
         if head.startswith(b"#!"):
             raise SyscallError(Errno.ELOOP, "a script interpreter that is a script")
         name = interp
-    ctx.kernel.adopt_host_child(process, spawn(ctx, name, host, args, env))
+    if process.parent is None:
+        kernel.exec_in_place(ctx, name, host, args, env)
+    else:
+        kernel.adopt_host_child(process, kernel.exec_program(ctx, name, host, args, env))
     return EXECED
 
 
@@ -638,7 +640,7 @@ SPECS = (
          note="reaps vfork children, exec'd ones included (P_PIDFD too); no "
          "stopped/continued reports"),
     spec("execve", sys_execve, Ptr(), Ptr(), Ptr(), classes=(PROCESS,), printer="execve",
-         support=Support.PARTIAL, note="from a vfork child: the program runs as a host "
-         "process under its own elftrace; in place of the guest itself: ENOSYS"),
+         support=Support.PARTIAL, note="the new program runs under its own elftrace: a "
+         "vfork child's as a host child process, the guest's own in place (its trace ends)"),
     spec("personality", sys_personality, Hex()),
 )

@@ -105,6 +105,9 @@ class Kernel:
         self.exec_program: Callable[..., int] | None = None
         """Starts an exec'd program on the host and returns its pid (the emulator's
         spawn_exec); None: execve of another program is ENOSYS."""
+        self.exec_in_place: Callable[..., None] | None = None
+        """Replaces the program elftrace runs by another once the current call has
+        returned to the run loop (the emulator's); None: such an execve is ENOSYS."""
         self._random = random.Random(self.options.seed) if self.options.deterministic else None
 
     def random_bytes(self, count: int) -> bytes:
