@@ -295,25 +295,28 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     trace_out: TextIO | None = None
     killed: list[GuestKilled] = []
     bus.subscribe(GuestKilled, killed.append)
+    machine: Machine | None = None
     try:
         machine = Machine(args.binary, guest_argv, options, bus)
         crash = _CrashReport(machine, bus)
         paths = None
         if args.command == "trace":
             trace_out = _attach_tracer(args, machine, bus, parser)
+            machine.before_fork.append(trace_out.flush)
         elif args.command == "paths":
             paths = _attach_paths(machine, bus)
         status = machine.run()
     finally:
-        if trace_out is not None:
+        # A forked child's elftrace leaves the trace and its summary to the parent's.
+        if trace_out is not None and not (machine is not None and machine.forked):
             _close_tracer(args, trace_out)
     code = exit_code_of(status)
     _memory_note(machine)
-    if paths is not None:
+    if paths is not None and not machine.forked:
         _report_paths(args, paths)
     if machine.limit_reached is not None:
         return fail(f"{args.binary}: {machine.limit_reached} reached: killed with SIGKILL", code)
-    if status & 0x7F and args.exec_fds is not None:
+    if status & 0x7F and (args.exec_fds is not None or machine.forked):
         _die_of(status & 0x7F)
     if status & 0x7F:
         signo = status & 0x7F

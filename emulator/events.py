@@ -146,6 +146,10 @@ class EventBus:
     def wants(self, kind: type) -> bool:
         return bool(self._subscribers.get(kind))
 
+    def clear(self) -> None:
+        """Nobody observes any more (a forked child's run)."""
+        self._subscribers.clear()
+
     def publish(self, event: object) -> None:
         for callback in self._subscribers.get(type(event), ()):
             callback(event)

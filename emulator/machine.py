@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import struct
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -239,6 +241,11 @@ class Machine:
         self.kernel.host_child_ended = self._host_child_ended  # type: ignore[method-assign]
         self.kernel.exec_program = self._exec_program
         self.kernel.exec_in_place = self._exec_in_place
+        self.kernel.fork_process = self._fork_process
+        self.forked = False
+        """This elftrace is a fork of the one that ran the guest's parent process."""
+        self.before_fork: list[Callable[[], None]] = []
+        """Flushes of buffered output (the trace), so the child does not repeat it."""
         self.exec_request: ExecInPlace | None = None
         self.host_child_exited = False
         self.services = MachineCpuServices(self)
@@ -495,6 +502,45 @@ class Machine:
 
         self.exec_request = exec_in_place(ctx, guest_path, host_path, argv, envp,
                                           self.options.exec_options)
+
+    def _fork_process(self, ctx: SyscallContext) -> int:
+        from syscalls.kernel.files import PipeEnd
+
+        for entry in list(ctx.fds.entries.values()):
+            if isinstance(entry.file, PipeEnd):
+                entry.file.pipe.ensure_host()  # both processes will hold it
+        for flush in (sys.stdout.flush, sys.stderr.flush, *self.before_fork):
+            flush()
+        # A signal for the child (its parent's kill right after fork returns) must find
+        # the child's model and wake-up pipe in place: it waits until they are.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, (*FORWARDED, signal.SIGCHLD))
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._become_child(ctx)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        return pid
+
+    def _become_child(self, ctx: SyscallContext) -> None:
+        """In the forked elftrace: only this thread survived the fork. The model becomes
+        the child process; the slice timer and the host-signal pipe are made anew; the
+        tracer stays with the parent (strace without -f does not follow a fork)."""
+        self.forked = True
+        self.kernel.become_forked_child(ctx.task, os.getpid())
+        for task in list(self.contexts):
+            if task is not ctx.task:
+                del self.contexts[task]
+        self.bus.clear()
+        self.dispatcher.trace((), None)
+        host = self.host_signals
+        os.close(host.read_fd)
+        os.close(host.write_fd)
+        host.read_fd, host.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(host.write_fd, warn_on_full_buffer=False)
+        self.kernel.scheduler.wakeup_fd = host.read_fd
+        self.timer.after_fork(host.read_fd)
 
     def _host_child_ended(self, process: Process, status: int) -> None:
         # As for a child of the model, a kill is reported with the exit code 0.

@@ -195,6 +195,19 @@ class SliceTimer:
         self._quit = True
         self._handled.set()
 
+    def after_fork(self, watch_fd: int) -> None:
+        """In a forked process, where the timer thread no longer exists (and its lock may
+        have been held): a new thread, watching the new wake-up pipe."""
+        self._lock = threading.Lock()
+        self._handled = threading.Event()
+        self._armed = False
+        self._quit = False
+        self.stopper.clear()
+        self.watch_fd = watch_fd
+        self._thread = threading.Thread(target=self._loop, name="elftrace-slice", daemon=True)
+        self._started = False
+        self.start()
+
     @property
     def fired(self) -> bool:
         """The last armed slice ended because its time (or work) was up."""

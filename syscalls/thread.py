@@ -106,7 +106,10 @@ def _clone(ctx: SyscallContext, flags: int, exit_signal: int, stack: int, ptid: 
     if flags & THREAD_FLAGS != THREAD_FLAGS:
         if flags & VFORK_FLAGS == VFORK_FLAGS and not flags & A.CLONE_THREAD:
             return _vfork_child(ctx, flags, exit_signal, stack, ptid, ctid, tls, pidfd_at)
-        raise SyscallError(Errno.ENOSYS, "fork (a copy of the address space) is not supported")
+        if not flags & ~FORK_SUPPORTED and not stack:
+            return _fork(ctx, flags, exit_signal, ptid, ctid)
+        raise SyscallError(Errno.ENOSYS, f"clone flags {flags:#x} for a new process with its "
+                                         "own memory are not supported")
     if flags & ~SUPPORTED:
         raise SyscallError(Errno.EINVAL, f"clone flags {flags & ~SUPPORTED:#x} not supported")
     kernel = ctx.kernel
@@ -123,6 +126,30 @@ def _clone(ctx: SyscallContext, flags: int, exit_signal: int, stack: int, ptid: 
     kernel.scheduler.add(child)
     kernel.thread_created(ctx.task, child)
     return child.tid
+
+
+FORK_SUPPORTED = A.CLONE_PARENT_SETTID | A.CLONE_CHILD_SETTID | A.CLONE_CHILD_CLEARTID
+
+
+def _fork(ctx: SyscallContext, flags: int, exit_signal: int, ptid: int, ctid: int) -> int:
+    """A child process with a copy of the caller's memory: elftrace forks itself (the
+    emulator's fork_process), so the child runs on in a host process of its own, which the
+    parent's model then stands for as for an exec'd child (kernel.adopt_forked)."""
+    kernel = ctx.kernel
+    if kernel.fork_process is None:
+        raise SyscallError(Errno.ENOSYS, "fork is not supported here")
+    parent = ctx.process
+    pid = kernel.fork_process(ctx)
+    if pid == 0:
+        if flags & A.CLONE_CHILD_SETTID:
+            ctx.mem.write_u32(ctid, ctx.task.tid)
+        if flags & A.CLONE_CHILD_CLEARTID:
+            ctx.task.clear_child_tid = ctid
+        return 0
+    kernel.adopt_forked(parent, pid, exit_signal)
+    if flags & A.CLONE_PARENT_SETTID:
+        ctx.mem.write_u32(ptid, pid)
+    return pid
 
 
 def _vfork_child(ctx: SyscallContext, flags: int, exit_signal: int, stack: int, ptid: int,
@@ -179,7 +206,7 @@ def sys_vfork(ctx: SyscallContext) -> int | Block:
 
 
 def sys_fork(ctx: SyscallContext) -> int:
-    raise SyscallError(Errno.ENOSYS, "fork (a copy of the address space) is not supported")
+    return _fork(ctx, 0, SIGCHLD, 0, 0)
 
 
 def sys_set_tid_address(ctx: SyscallContext, tidptr: int) -> int:
@@ -225,11 +252,12 @@ def sys_membarrier(ctx: SyscallContext, cmd: int, flags: int, cpu_id: int) -> in
 SPECS = (
     spec("clone", sys_clone, Flags(table="clone"), Ptr(), Ptr(), Ptr(), Ptr(),
          classes=(PROCESS,), printer="clone", support=Support.PARTIAL,
-         note="threads and vfork children (CLONE_VM with CLONE_VFORK); fork is ENOSYS"),
+         note="threads, vfork children, and fork (elftrace forks itself; the child's "
+         "own stack, CLONE_PIDFD and namespaces are ENOSYS)"),
     spec("vfork", sys_vfork, classes=(PROCESS,),
          note="a child process sharing memory; the parent waits until it exits"),
-    spec("fork", sys_fork, classes=(PROCESS,), support=Support.NONE,
-         note="ENOSYS: copying the address space is not supported"),
+    spec("fork", sys_fork, classes=(PROCESS,),
+         note="elftrace forks itself: the child runs on in a host process of its own"),
     spec("clone3", sys_clone3, Ptr(), Size(), classes=(PROCESS,), printer="clone3",
          support=Support.PARTIAL,
          note="as clone; set_tid and CLONE_INTO_CGROUP are refused"),

@@ -10,6 +10,7 @@ the same reason.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import random
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from syscalls.kernel.files import FdTable
 from syscalls.kernel.futex import FutexTable
 from syscalls.kernel.sched import Scheduler
 from syscalls.kernel.signals import (
@@ -26,6 +28,7 @@ from syscalls.kernel.signals import (
     SIG_DFL,
     UNBLOCKABLE,
     Default,
+    PendingSignals,
     Sig,
     SigInfo,
     bit,
@@ -33,9 +36,11 @@ from syscalls.kernel.signals import (
 )
 from syscalls.kernel.task import Process, Task, TaskState
 from syscalls.kernel.timers import Timers
+from syscalls.kernel.wait import WaitQueue
 
 if TYPE_CHECKING:
     from syscalls.abi import LinuxAbi
+    from syscalls.context import SyscallContext
     from syscalls.kernel.clock import Clock
     from syscalls.kernel.memory import GuestMemory
 
@@ -105,6 +110,9 @@ class Kernel:
         self.exec_program: Callable[..., int] | None = None
         """Starts an exec'd program on the host and returns its pid (the emulator's
         spawn_exec); None: execve of another program is ENOSYS."""
+        self.fork_process: Callable[[SyscallContext], int] | None = None
+        """Forks elftrace itself (the emulator's): the child's pid in the parent, 0 in the
+        child, whose model is then its own process; None: fork is ENOSYS."""
         self.exec_in_place: Callable[..., None] | None = None
         """Replaces the program elftrace runs by another once the current call has
         returned to the run loop (the emulator's); None: such an execve is ENOSYS."""
@@ -268,6 +276,35 @@ class Kernel:
         if parent is None or process.fds is not parent.fds:
             process.fds.close_all()
         process.vfork_done.notify_all()
+
+    def adopt_forked(self, parent: Process, host_pid: int, exit_signal: int) -> Process:
+        """The model's view of a child forked on the host: a process with no threads here,
+        standing for host process ``host_pid`` (as an exec'd vfork child does)."""
+        child = dataclasses.replace(
+            parent, pid=host_pid, ppid=parent.pid, tasks={}, children=[], parent=parent,
+            exit_signal=exit_signal, exit_status=None, fds=FdTable(), host_pid=host_pid,
+            pending=PendingSignals(), vfork_done=WaitQueue(), child_events=WaitQueue())
+        parent.children.append(child)
+        self.host_children[host_pid] = child
+        return child
+
+    def become_forked_child(self, task: Task, pid: int) -> None:
+        """In a forked child: the model is this process now, ``task`` (renumbered ``pid``)
+        its one thread, with no children and nothing pending (kernel/fork.c)."""
+        process = task.process
+        for other in list(process.tasks.values()):
+            if other is not task:
+                self.scheduler.remove(other)
+                other.state = TaskState.EXITED
+                other.blocked = None
+        process.ppid, process.pid = process.pid, pid
+        task.tid = pid
+        process.tasks = {pid: task}
+        process.children = []
+        process.pending = PendingSignals()
+        task.pending = PendingSignals()
+        self.host_children = {}
+        self._tids = itertools.count(pid + 1)
 
     def reap_host_children(self) -> None:
         """Take in the ends of exec'd children's host processes (after a host SIGCHLD):

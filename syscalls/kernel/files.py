@@ -487,6 +487,21 @@ class Pipe:
         a read). What a host process gets is a description of its own (reopened through
         /proc/self/fd, as for a FIFO), blocking: a child's stdin must not turn
         non-blocking because elftrace's is."""
+        self.ensure_host()
+        assert self.host is not None
+        own = self.host[0 if readable else 1]
+        try:
+            fd = os.open(f"/proc/self/fd/{own}", (os.O_RDONLY if readable else os.O_WRONLY)
+                         | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            # No /proc, or no reader left to open a write end against (ENXIO): share ours.
+            return os.dup(own)
+        os.set_blocking(fd, True)
+        return fd
+
+    def ensure_host(self) -> None:
+        """Move the pipe to the host kernel (see to_host): also before a fork, after which
+        two processes hold it."""
         if self.host is None:
             r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
             if self.buffer:  # written before the exec: at most PIPE_CAPACITY, fits
@@ -497,15 +512,6 @@ class Pipe:
                 end.tracks_edges = False
                 end.changed()  # waiters look again, now at the host fds
             self.close_unheld()
-        own = self.host[0 if readable else 1]
-        try:
-            fd = os.open(f"/proc/self/fd/{own}", (os.O_RDONLY if readable else os.O_WRONLY)
-                         | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            # No /proc, or no reader left to open a write end against (ENXIO): share ours.
-            return os.dup(own)
-        os.set_blocking(fd, True)
-        return fd
 
     def close_unheld(self) -> None:
         """Close elftrace's host fd of a side that no model end holds any more."""

@@ -1,8 +1,8 @@
-"""execve from a vfork child (posix_spawn, os/exec): the new program runs as a host process
-under its own elftrace. A C program that spawns through pipes, with an inherited fd, a
-#! script, a missing program, a child that kills itself and one its parent kills, run
-natively and under elftrace (amd64, and ARM when the cross compiler is installed): the
-same output, byte for byte."""
+"""New programs and processes: execve (from a vfork child — posix_spawn, os/exec — or by
+the program itself) runs the new program as a host process under its own elftrace; fork
+forks elftrace. C programs run natively and under elftrace (amd64, and ARM when the
+cross compiler is installed) print the same bytes: spawns through pipes, an inherited fd,
+a #! script, a missing program, children that die of signals, a shell pipeline."""
 
 from __future__ import annotations
 
@@ -106,3 +106,30 @@ def test_the_program_itself_execs_another(tmp_path: Path) -> None:
         == "in /bin/sh\n"
     assert out.read_text().splitlines()[-1].startswith('execve("/bin/sh", ["/bin/sh", "-c", ')
     assert out.read_text().splitlines()[-1].endswith(" = 0")
+
+
+FORK_SOURCE = Path(__file__).parent / "data" / "fork_children.c"
+COMPILERS = [pytest.param("gcc", id="amd64"),
+             pytest.param("arm-linux-gnueabihf-gcc", id="arm",
+                          marks=pytest.mark.skipif(
+                              shutil.which("arm-linux-gnueabihf-gcc") is None,
+                              reason="no ARM cross compiler"))]
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_forked_children_behave_as_on_the_real_machine(tmp_path: Path, compiler: str) -> None:
+    """fork copies memory (the child's changes stay its own), shares the pipe (EOF once
+    the child is gone), gives the child its own pid; exit codes, a kill by the parent and
+    a child's own SIGSEGV reach waitpid; a shell pipeline and $(...) (which fork) work."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no host C compiler")
+    native_exe, exe = tmp_path / "fork-native", tmp_path / "fork"
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(native_exe), str(FORK_SOURCE)],
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run([compiler, "-static", "-O1", "-o", str(exe), str(FORK_SOURCE)],
+                   check=True, capture_output=True, timeout=120)
+    native = subprocess.run([str(native_exe)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "emulator", "run", str(exe)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert "faulting child: killed by 11" in native.stdout
+    assert (proc.stdout, proc.stderr, proc.returncode) == (native.stdout, native.stderr, 0)
