@@ -1,12 +1,14 @@
-"""Threads and vfork children: clone, set_tid_address, robust lists, rseq, membarrier.
+"""Threads and child processes: clone, fork, vfork, set_tid_address, robust lists, rseq,
+membarrier.
 
 A clone that shares the address space, files and signal handlers (CLONE_VM |
 CLONE_THREAD | CLONE_SIGHAND, what pthread_create and Go's newosproc pass) creates a
 guest thread that the emulator time-slices. A vfork-style clone (CLONE_VM |
 CLONE_VFORK, what Go's os/exec, its pidfd probe and glibc's posix_spawn pass) creates a
 child process sharing the address space: its parent's clone waits until the child has
-exited or exec'd, and wait4/waitid reap it. A fork that would copy the address space is
-refused with ENOSYS.
+exited or exec'd, and wait4/waitid reap it. A fork (a copy of the address space) forks
+elftrace itself: the child goes on in a host process of its own (the emulator's
+fork_process), for which the parent's model keeps a stand-in process.
 """
 
 from __future__ import annotations
