@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from syscalls.context import SyscallContext
 from syscalls.errno import Errno, SyscallError
-from syscalls.kernel.files import HostFile, PipeEnd
-from syscalls.kernel.net import Socket
+
+if TYPE_CHECKING:
+    from syscalls.context import SyscallContext
 
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
 _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -38,6 +38,9 @@ _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
 
 
 def _host_fd(file: object) -> int | None:
+    from syscalls.kernel.files import HostFile, PipeEnd
+    from syscalls.kernel.net import Socket
+
     if isinstance(file, PipeEnd):
         return file.host_description()
     if isinstance(file, HostFile | Socket):
@@ -85,6 +88,8 @@ def _environment(envp: Sequence[bytes]) -> dict[bytes, bytes]:
 def spawn_exec(ctx: SyscallContext, guest_path: str, host_path: str, argv: Sequence[bytes],
                envp: Sequence[bytes], options: Sequence[str]) -> int:
     """Start ``elftrace run`` on the new program; return the host pid."""
+    import subprocess
+
     kept = inherited_fds(ctx)
     stdio = [kept.get(fd, subprocess.DEVNULL) for fd in (0, 1, 2)]
     extra = {fd: host for fd, host in kept.items() if fd > 2}
