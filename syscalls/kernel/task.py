@@ -124,8 +124,8 @@ class Process:
     child_events: WaitQueue = field(default_factory=WaitQueue)
     """Notified when a child of this process exits (wait4 and waitid wait here)."""
     host_pid: int | None = None
-    """After this vfork child's execve: the host process that runs the new program (under
-    its own elftrace), whose end is this process's end."""
+    """The host process that is this child (under its own elftrace) after it exec'd or, for
+    a forked child, from the start: its end is this process's end."""
 
     def action(self, signo: int) -> SigAction:
         return self.actions[signo]
