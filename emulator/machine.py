@@ -80,14 +80,14 @@ from syscalls.kernel.signals import (
     default_action,
 )
 from syscalls.kernel.task import PendingSyscall, Process, Task, TaskState
-
-if TYPE_CHECKING:
-    from emulator.spawn import ExecInPlace
 from syscalls.kernel.vm import PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace
 from syscalls.kernel.wait import WakeReason
 from syscalls.spec import Restart
 from syscalls.table import table_for
 from syscalls.time import write_remaining
+
+if TYPE_CHECKING:
+    from emulator.spawn import ExecInPlace
 
 DEFAULT_QUANTUM = 0.005
 AUXV_ORDER = (AT.SYSINFO_EHDR, AT.MINSIGSTKSZ, AT.HWCAP, AT.PAGESZ, AT.CLKTCK, AT.PHDR,
@@ -480,8 +480,9 @@ class Machine:
         self.timer.signal_handled()
 
     def _host_child(self) -> None:
-        """SIGCHLD for elftrace: a program the guest exec'd ended (reaped by the run loop,
-        not here: a handler may run in the middle of the kernel model)."""
+        """SIGCHLD for elftrace: a child it runs for the guest (exec'd or forked) ended
+        (reaped by the run loop, not here: a handler may run in the middle of the kernel
+        model)."""
         self.host_child_exited = True
         self.timer.signal_handled()
 
