@@ -202,7 +202,12 @@ class Dispatcher:
         """A call that did not return a value: it blocked, or it does not return."""
         if isinstance(result, Block):
             task.blocked = PendingSyscall(number, spec.name, args, result, spec)
-            self.machine.kernel.scheduler.block(task, result)
+            scheduler = self.machine.kernel.scheduler
+            scheduler.block(task, result)
+            if task.deliverable():
+                # A host signal whose handler ran while this call was being made (after
+                # the slice's last look): Linux would not sleep with it pending.
+                scheduler.interrupt(task)
             self.cpu.stop()
             return
         # NO_RETURN: exit, exit_group, rt_sigreturn; EXECED: the thread is gone, but strace
