@@ -528,6 +528,9 @@ def _attach_tracer(args: argparse.Namespace, machine: object, bus: object,
                                                 backtraces=args.backtraces,
                                                 frames=args.frames))
     tracer.attach(bus)
+    machine.before_fork.append(tracer.before_fork)
+    if args.follow:
+        machine.follow_forks = (tracer.forked, tracer.following)
     if machine.table.number("execve") in numbers:
         # strace shows the execve that started the program only when execve is traced.
         stack = machine.initial_stack

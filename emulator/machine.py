@@ -246,6 +246,9 @@ class Machine:
         """This elftrace is a fork of the one that ran the guest's parent process."""
         self.before_fork: list[Callable[[], None]] = []
         """Flushes of buffered output (the trace), so the child does not repeat it."""
+        self.follow_forks: tuple[Callable[[int], None], Callable[[int], None]] | None = None
+        """(in the parent, in the child) calls with the child's pid, for a tracer that
+        follows forks (-f); without them a forked child runs untraced."""
         self.exec_request: ExecInPlace | None = None
         self.host_child_exited = False
         self.services = MachineCpuServices(self)
@@ -519,21 +522,26 @@ class Machine:
             pid = os.fork()
             if pid == 0:
                 self._become_child(ctx)
+            elif self.follow_forks is not None:
+                self.follow_forks[0](pid)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return pid
 
     def _become_child(self, ctx: SyscallContext) -> None:
         """In the forked elftrace: only this thread survived the fork. The model becomes
-        the child process; the slice timer and the host-signal pipe are made anew; the
-        tracer stays with the parent (strace without -f does not follow a fork)."""
+        the child process; the slice timer and the host-signal pipe are made anew; a
+        tracer goes on here only if it follows forks (strace without -f does not)."""
         self.forked = True
         self.kernel.become_forked_child(ctx.task, os.getpid())
         for task in list(self.contexts):
             if task is not ctx.task:
                 del self.contexts[task]
-        self.bus.clear()
-        self.dispatcher.trace((), None)
+        if self.follow_forks is not None:
+            self.follow_forks[1](os.getpid())
+        else:
+            self.bus.clear()
+            self.dispatcher.trace((), None)
         host = self.host_signals
         os.close(host.read_fd)
         os.close(host.write_fd)

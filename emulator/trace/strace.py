@@ -124,6 +124,11 @@ class Strace:
         self._strsize = self.options.strsize
         self._prefixed = self.options.timestamps
         """Whether lines start with something (-tt, or [pid N] once threads exist)."""
+        self._forks: set[int] = set()
+        """Forked children (-f) that trace themselves, in their own elftrace."""
+        self._in_fork = False
+        """This tracer runs in a forked child's elftrace: every line names its pid."""
+        self._fork_return: int | None = None
         if self.options.backtraces:
             self.stacks = BacktraceSource(self.machine)
 
@@ -145,7 +150,7 @@ class Strace:
     # Line assembly -----------------------------------------------------------------------
 
     def _prefix(self, tid: int, when: float) -> str:
-        prefix = f"[pid {tid:5d}] " if len(self.live) > 1 else ""
+        prefix = f"[pid {tid:5d}] " if len(self.live) > 1 or self._in_fork else ""
         if self.options.timestamps:
             stamp = time.strftime("%H:%M:%S", time.localtime(when))
             prefix += f"{stamp}.{int(when * 1e6) % 1_000_000:06d} "
@@ -208,6 +213,9 @@ class Strace:
             capture_entry(event.spec, fc) if fc is not None and shape.plan.structs else None)
 
     def on_exit(self, event: SyscallExit) -> None:
+        if event.tid == self._fork_return:
+            self._fork_return = None
+            return  # a forked child's return from fork: strace shows only the parent's
         held = self.held.pop(event.tid, None)
         if self.held:
             self._interrupt_others(event.tid)
@@ -291,13 +299,43 @@ class Strace:
             self.live.add(event.child)
             self._prefixed = True
 
+    # Forked children (-f) ------------------------------------------------------------
+
+    def before_fork(self) -> None:
+        """Two processes will write this trace: each line goes out whole and at once."""
+        self.out.flush()
+        reconfigure = getattr(self.out, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+
+    def forked(self, child: int) -> None:
+        """In the parent: lines carry pids while the child lives; it prints its own."""
+        self._forks.add(child)
+        self.live.add(child)
+        self._prefixed = True
+
+    def following(self, child: int) -> None:
+        """In the forked child's elftrace: the child's lines from here on (the parent's
+        unfinished ones are the parent's to finish)."""
+        self.held.clear()
+        self.live = {child}
+        self._forks.clear()
+        self._in_fork = True
+        self._prefixed = True
+        self._fork_return = child
+
     def on_thread_exited(self, event: ThreadExited) -> None:
+        if event.tid in self._forks:
+            self._forks.discard(event.tid)  # its own trace said so
+            self.live.discard(event.tid)
+            self._prefixed = self.options.timestamps or len(self.live) > 1 or self._in_fork
+            return
         if event.tid not in self.live:
             return
         self._flush_held(event.tid, event.time)
         self._write(self._prefix(event.tid, event.time) + f"+++ exited with {event.code} +++")
         self.live.discard(event.tid)
-        self._prefixed = self.options.timestamps or len(self.live) > 1
+        self._prefixed = self.options.timestamps or len(self.live) > 1 or self._in_fork
 
     def _flush_held(self, tid: int, when: float) -> None:
         held = self.held.pop(tid, None)
@@ -311,20 +349,21 @@ class Strace:
     def on_process_exited(self, event: ProcessExited) -> None:
         status = event.status
         main = self.machine.process.pid
-        others = sorted(self.live - {main})
+        others = sorted(self.live - {main} - self._forks)
         for tid in others:
             self._flush_held(tid, event.time)
         for tid in others:
             if status & 0x7F == 0:
                 self._write(self._prefix(tid, event.time) + f"+++ exited with {status >> 8} +++")
             self.live.discard(tid)
-        self._prefixed = self.options.timestamps or len(self.live) > 1
+        self._prefixed = self.options.timestamps or len(self.live) > 1 or self._in_fork
         self._flush_held(main, event.time)
+        prefix = self._prefix(main, event.time) if self._in_fork else ""
         if status & 0x7F:
             core = " (core dumped)" if status & 0x80 else ""
-            self._write(f"+++ killed by {signal_name(status & 0x7F)}{core} +++")
+            self._write(f"{prefix}+++ killed by {signal_name(status & 0x7F)}{core} +++")
         else:
-            self._write(f"+++ exited with {(status >> 8) & 0xFF} +++")
+            self._write(f"{prefix}+++ exited with {(status >> 8) & 0xFF} +++")
         self.out.flush()
 
     def execve_line(self, path: str, argv: list[bytes], envp_addr: int, env_count: int) -> None:

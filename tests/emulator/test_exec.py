@@ -6,6 +6,7 @@ a #! script, a missing program, children that die of signals, a shell pipeline."
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -133,3 +134,30 @@ def test_forked_children_behave_as_on_the_real_machine(tmp_path: Path, compiler:
                           capture_output=True, text=True, timeout=120, check=False)
     assert "faulting child: killed by 11" in native.stdout
     assert (proc.stdout, proc.stderr, proc.returncode) == (native.stdout, native.stderr, 0)
+
+
+def test_trace_follows_forked_children_with_f(tmp_path: Path) -> None:
+    """trace -f: a forked child's calls are traced by its own elftrace into the same file,
+    each line under its pid; its exit is said once; the parent's fork returns its pid and
+    the child's return from fork is not a line (strace -f shows the same)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no host C compiler")
+    exe, out = tmp_path / "fork", tmp_path / "trace"
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(FORK_SOURCE)], check=True,
+                   capture_output=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "emulator", "trace", "-f", "-o", str(out),
+                           str(exe)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0
+    text = out.read_text()
+    first = re.search(r"^clone\(child_stack=NULL, flags=CLONE_CHILD_CLEARTID\|"
+                      r"CLONE_CHILD_SETTID\|SIGCHLD, child_tidptr=0x[0-9a-f]+\) = (\d+)$",
+                      text, re.MULTILINE)
+    assert first, text[:3000]
+    child = first.group(1)
+    assert re.search(rf"^\[pid\s+{child}\] write\(4, \"child: counter=15 child heap", text,
+                     re.MULTILINE)
+    assert len(re.findall(rf"^\[pid\s+{child}\] \+\+\+ exited with 7 \+\+\+$", text,
+                          re.MULTILINE)) == 1
+    assert not re.search(r"clone\(.*\) = 0$", text, re.MULTILINE)
+    assert text.rstrip().endswith("\n+++ exited with 0 +++")
