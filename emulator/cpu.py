@@ -26,7 +26,11 @@ The stub disarms the lane before it hands any syscall to Python, and the CPU dis
 before every emulation slice, so anything that could change those facts (close, dup2,
 fcntl, munmap, mprotect, a thread or process switch) happens with the lane disarmed;
 a failing host write also goes to Python, which makes the call again and reports or
-waits as the model says (nothing was written).
+waits as the model says (nothing was written). While writes are traced, the lane is armed
+only for observers that take them in batches, and with a :class:`WriteLog`: the stub
+records each call (its registers, the buffer's first bytes, the result) and a full log
+sends the next write to Python; the dispatcher publishes the records before any other
+event (see emulator/dispatch.py: drain_log).
 """
 
 from __future__ import annotations
@@ -111,7 +115,24 @@ class WriteLane(ctypes.Structure):
                 ("host", ctypes.c_uint64),            # 56  host address of lo
                 ("write", ctypes.c_void_p),           # 64  the host libc's write()
                 ("max_count", ctypes.c_uint64),       # 72  larger writes go to Python
-                ("hits", ctypes.c_uint64))            # 80  writes answered natively
+                ("hits", ctypes.c_uint64),            # 80  writes answered natively
+                ("log", ctypes.c_void_p))             # 88  a WriteLog, or NULL
+
+
+class WriteLog(ctypes.Structure):
+    """Where the stub records the writes it answers while they are traced (offsets are
+    fixed in its code). Each record is ``fd, buf, count, result`` (uint64 each) and the
+    buffer's first ``capture`` bytes, as they were when written; a full log sends the
+    next write to Python, which drains it first."""
+
+    _fields_ = (("count", ctypes.c_uint64),           # 0   records filled
+                ("capacity", ctypes.c_uint64),        # 8
+                ("record_size", ctypes.c_uint64),     # 16  32 + capture, rounded up to 8
+                ("capture", ctypes.c_uint64),         # 24  bytes of data kept per record
+                ("records", ctypes.c_void_p))         # 32
+
+
+_RECORD_HEAD = struct.Struct("<4Q")
 
 
 # The gate's host code (x86-64, System V ABI). Entry INSN (offset 0) is an instruction
@@ -120,80 +141,114 @@ class WriteLane(ctypes.Structure):
 # slots[9]. ``slots`` is uint64[10]: the syscall registers in [0..6], the return
 # value in [7], "write the return value" in [8]. Between reading the registers and
 # calling Python, the write lane (WriteLane; lane->armed is cleared on every syscall
-# and set again only by a native write that succeeded).
+# and set again only by a native write that succeeded), and with a log (WriteLog), the
+# call's record: its registers and first bytes before the write, its result after.
+# Assembled with GNU as from the listing in the comments (offsets on the left).
 _GATE_X86_64 = bytes.fromhex(
-    "53"              # insn:  push rbx
-    "4154"            #        push r12
-    "4883ec08"        #        sub rsp, 8                 (16-byte alignment for calls)
-    "4889f3"          #        mov rbx, rsi               (gate)
-    "4989fc"          #        mov r12, rdi               (uc)
-    "eb17"            #        jmp common
-    "53"              # intr:  push rbx
-    "4154"            #        push r12
-    "4883ec08"        #        sub rsp, 8
-    "4889d3"          #        mov rbx, rdx               (gate)
-    "4989fc"          #        mov r12, rdi               (uc)
-    "488b4330"        #        mov rax, [rbx + 48]        (slots)
-    "89f6"            #        mov esi, esi               (zero-extend intno)
-    "48897048"        #        mov [rax + 72], rsi        (slots[9] = intno)
-    "488b7318"        # common: mov rsi, [rbx + 24]       (ids)
-    "488b5320"        #        mov rdx, [rbx + 32]        (ptrs)
-    "8b4b28"          #        mov ecx, [rbx + 40]        (count)
-    "ff13"            #        call [rbx]                 uc_reg_read_batch(uc, ...)
-    "488b4330"        #        mov rax, [rbx + 48]        (slots)
-    "488b4b38"        #        mov rcx, [rbx + 56]        (lane)
-    "48833900"        #        cmp qword [rcx], 0         (armed?)
-    "747d"            #        je python
-    "48c70100000000"  #        mov qword [rcx], 0         (disarm)
-    "488b10"          #        mov rdx, [rax]
-    "483b5108"        #        cmp rdx, [rcx + 8]         (number)
-    "756d"            #        jne python
-    "488b5048"        #        mov rdx, [rax + 72]
-    "483b5110"        #        cmp rdx, [rcx + 16]        (intno)
-    "7563"            #        jne python
-    "488b5008"        #        mov rdx, [rax + 8]
-    "483b5118"        #        cmp rdx, [rcx + 24]        (fd)
-    "7559"            #        jne python
-    "488b5018"        #        mov rdx, [rax + 24]        (count)
-    "4885d2"          #        test rdx, rdx
-    "7450"            #        jz python
-    "483b5148"        #        cmp rdx, [rcx + 72]
-    "774a"            #        ja python                  (count > max_count)
-    "488b7010"        #        mov rsi, [rax + 16]        (buf)
-    "483b7128"        #        cmp rsi, [rcx + 40]
-    "7240"            #        jb python                  (buf < lo)
-    "4c8b4130"        #        mov r8, [rcx + 48]
-    "4929f0"          #        sub r8, rsi                (hi - buf)
-    "7637"            #        jbe python                 (buf >= hi)
-    "4c39c2"          #        cmp rdx, r8
-    "7732"            #        ja python                  (buf + count > hi)
-    "482b7128"        #        sub rsi, [rcx + 40]
-    "48037138"        #        add rsi, [rcx + 56]        (host address of buf)
-    "488b7920"        #        mov rdi, [rcx + 32]        (host fd)
-    "ff5140"          #        call [rcx + 64]            write(host_fd, ..., count)
-    "4885c0"          #        test rax, rax
-    "781e"            #        js python                  (failed: Python makes the call)
-    "488b4b38"        #        mov rcx, [rbx + 56]
-    "48c70101000000"  #        mov qword [rcx], 1         (armed again)
-    "4883415001"      #        add qword [rcx + 80], 1    (hits)
-    "488b5330"        #        mov rdx, [rbx + 48]
-    "48894238"        #        mov [rdx + 56], rax        (slots[7] = result)
-    "488d5238"        #        lea rdx, [rdx + 56]
-    "eb1e"            #        jmp store
-    "488b4330"        # python: mov rax, [rbx + 48]
-    "48c7404000000000"  #      mov qword [rax + 64], 0    (slots[8] = 0)
-    "ff5310"          #        call [rbx + 16]            the Python callback
-    "488b4330"        #        mov rax, [rbx + 48]
-    "4883784000"      #        cmp qword [rax + 64], 0
-    "740d"            #        je done
-    "488d5038"        #        lea rdx, [rax + 56]        (&slots[7])
-    "4c89e7"          # store: mov rdi, r12
-    "8b732c"          #        mov esi, [rbx + 44]        (ret_reg)
-    "ff5308"          #        call [rbx + 8]             uc_reg_write(uc, ret_reg, rdx)
-    "4883c408"        # done:  add rsp, 8
-    "415c"            #        pop r12
-    "5b"              #        pop rbx
-    "c3")             #        ret
+    "53"                # 000 insn:    push rbx
+    "4154"              # 001          push r12
+    "4883ec08"          # 003          sub rsp, 8            (16-byte alignment for calls)
+    "4889f3"            # 007          mov rbx, rsi          (gate)
+    "4989fc"            # 00a          mov r12, rdi          (uc)
+    "eb17"              # 00d          jmp common
+    "53"                # 00f intr:    push rbx
+    "4154"              # 010          push r12
+    "4883ec08"          # 012          sub rsp, 8
+    "4889d3"            # 016          mov rbx, rdx          (gate)
+    "4989fc"            # 019          mov r12, rdi          (uc)
+    "488b4330"          # 01c          mov rax, [rbx+48]     (slots)
+    "89f6"              # 020          mov esi, esi          (zero-extend intno)
+    "48897048"          # 022          mov [rax+72], rsi     (slots[9] = intno)
+    "488b7318"          # 026 common:  mov rsi, [rbx+24]     (ids)
+    "488b5320"          # 02a          mov rdx, [rbx+32]     (ptrs)
+    "8b4b28"            # 02e          mov ecx, [rbx+40]     (count)
+    "ff13"              # 031          call [rbx]            uc_reg_read_batch(uc, ...)
+    "488b4330"          # 033          mov rax, [rbx+48]     (slots)
+    "488b4b38"          # 037          mov rcx, [rbx+56]     (lane)
+    "48833900"          # 03b          cmp qword [rcx], 0    (armed?)
+    "0f840e010000"      # 03f          je python
+    "48c70100000000"    # 045          mov qword [rcx], 0    (disarm)
+    "488b10"            # 04c          mov rdx, [rax]
+    "483b5108"          # 04f          cmp rdx, [rcx+8]      (number)
+    "0f85fa000000"      # 053          jne python
+    "488b5048"          # 059          mov rdx, [rax+72]
+    "483b5110"          # 05d          cmp rdx, [rcx+16]     (intno)
+    "0f85ec000000"      # 061          jne python
+    "488b5008"          # 067          mov rdx, [rax+8]
+    "483b5118"          # 06b          cmp rdx, [rcx+24]     (fd)
+    "0f85de000000"      # 06f          jne python
+    "488b5018"          # 075          mov rdx, [rax+24]     (count)
+    "4885d2"            # 079          test rdx, rdx
+    "0f84d1000000"      # 07c          jz python
+    "483b5148"          # 082          cmp rdx, [rcx+72]
+    "0f87c7000000"      # 086          ja python             (count > max_count)
+    "488b7010"          # 08c          mov rsi, [rax+16]     (buf)
+    "483b7128"          # 090          cmp rsi, [rcx+40]
+    "0f82b9000000"      # 094          jb python             (buf < lo)
+    "4c8b4130"          # 09a          mov r8, [rcx+48]
+    "4929f0"            # 09e          sub r8, rsi           (hi - buf)
+    "0f86ac000000"      # 0a1          jbe python            (buf >= hi)
+    "4c39c2"            # 0a7          cmp rdx, r8
+    "0f87a3000000"      # 0aa          ja python             (buf + count > hi)
+    "482b7128"          # 0b0          sub rsi, [rcx+40]
+    "48037138"          # 0b4          add rsi, [rcx+56]     (host address of buf)
+    "4c8b4958"          # 0b8          mov r9, [rcx+88]      (log)
+    "4d85c9"            # 0bc          test r9, r9
+    "7446"              # 0bf          jz write
+    "4d8b11"            # 0c1          mov r10, [r9]         (log count)
+    "4d3b5108"          # 0c4          cmp r10, [r9+8]
+    "0f8385000000"      # 0c8          jae python            (log full: Python drains it)
+    "4d0faf5110"        # 0ce          imul r10, [r9+16]     (* record size)
+    "4d035120"          # 0d3          add r10, [r9+32]      (+ records: this record)
+    "4c8b5808"          # 0d7          mov r11, [rax+8]
+    "4d891a"            # 0db          mov [r10], r11        (record.fd)
+    "4c8b5810"          # 0de          mov r11, [rax+16]
+    "4d895a08"          # 0e2          mov [r10+8], r11      (record.buf)
+    "49895210"          # 0e6          mov [r10+16], rdx     (record.count)
+    "498d7a20"          # 0ea          lea rdi, [r10+32]     (record.data)
+    "4989f0"            # 0ee          mov r8, rsi
+    "4889d1"            # 0f1          mov rcx, rdx
+    "493b4918"          # 0f4          cmp rcx, [r9+24]
+    "7604"              # 0f8          jbe copy
+    "498b4918"          # 0fa          mov rcx, [r9+24]      (at most the log's capture)
+    "f3a4"              # 0fe copy:    rep movsb             (the first bytes)
+    "4c89c6"            # 100          mov rsi, r8
+    "488b4b38"          # 103          mov rcx, [rbx+56]     (lane)
+    "488b7920"          # 107 write:   mov rdi, [rcx+32]     (host fd)
+    "ff5140"            # 10b          call [rcx+64]         write(host_fd, ..., count)
+    "4885c0"            # 10e          test rax, rax
+    "7840"              # 111          js python             (failed: Python makes the call)
+    "488b4b38"          # 113          mov rcx, [rbx+56]
+    "48c70101000000"    # 117          mov qword [rcx], 1    (armed again)
+    "4883415001"        # 11e          add qword [rcx+80], 1 (hits)
+    "4c8b4958"          # 123          mov r9, [rcx+88]      (log)
+    "4d85c9"            # 127          test r9, r9
+    "7419"              # 12a          jz answered
+    "4d8b11"            # 12c          mov r10, [r9]
+    "4d89d3"            # 12f          mov r11, r10
+    "4d0faf5910"        # 132          imul r11, [r9+16]
+    "4d035920"          # 137          add r11, [r9+32]
+    "49894318"          # 13b          mov [r11+24], rax     (record.result)
+    "49ffc2"            # 13f          inc r10
+    "4d8911"            # 142          mov [r9], r10         (log count + 1)
+    "488b5330"          # 145 answered: mov rdx, [rbx+48]
+    "48894238"          # 149          mov [rdx+56], rax     (slots[7] = result)
+    "488d5238"          # 14d          lea rdx, [rdx+56]
+    "eb1e"              # 151          jmp store
+    "488b4330"          # 153 python:  mov rax, [rbx+48]
+    "48c7404000000000"  # 157          mov qword [rax+64], 0 (slots[8] = 0)
+    "ff5310"            # 15f          call [rbx+16]         the Python callback
+    "488b4330"          # 162          mov rax, [rbx+48]
+    "4883784000"        # 166          cmp qword [rax+64], 0
+    "740d"              # 16b          je done
+    "488d5038"          # 16d          lea rdx, [rax+56]     (&slots[7])
+    "4c89e7"            # 171 store:   mov rdi, r12
+    "8b732c"            # 174          mov esi, [rbx+44]     (ret_reg)
+    "ff5308"            # 177          call [rbx+8]          uc_reg_write(uc, ret_reg, rdx)
+    "4883c408"          # 17a done:    add rsp, 8
+    "415c"              # 17e          pop r12
+    "5b"                # 180          pop rbx
+    "c3")               # 181          ret
 _GATE_INSN_ENTRY = 0x00
 _GATE_INTR_ENTRY = 0x0F
 _GATE_STUBS = {"x86_64": _GATE_X86_64}
@@ -229,6 +284,8 @@ class SyscallGate:
         """Never armed until :meth:`open_lane` has said which write it answers."""
         self.lane.write = ctypes.cast(_LIBC.write, ctypes.c_void_p).value
         self._record.lane = ctypes.addressof(self.lane)
+        self._log: WriteLog | None = None
+        self._records = ctypes.create_string_buffer(0)
 
     @classmethod
     def create(cls, uc: Uc, reg_ids: Sequence[int], ret_reg: int,
@@ -269,9 +326,11 @@ class SyscallGate:
         lane.intno = intno
         lane.max_count = max_count
 
-    def arm_write(self, fd_register: int, host_fd: int, lo: int, hi: int, host: int) -> None:
+    def arm_write(self, fd_register: int, host_fd: int, lo: int, hi: int, host: int,
+                  log: WriteLog | None = None) -> None:
         """Until the next syscall Python sees, writes to ``fd_register`` from guest
-        [lo, hi) (at host address ``host``) go to ``host_fd`` natively."""
+        [lo, hi) (at host address ``host``) go to ``host_fd`` natively, each recorded in
+        ``log`` if one is given."""
         lane = self.lane
         if lane.max_count:
             lane.guest_fd = fd_register
@@ -279,7 +338,35 @@ class SyscallGate:
             lane.lo = lo
             lane.hi = hi
             lane.host = host
+            lane.log = None if log is None else ctypes.addressof(log)
             lane.armed = 1
+
+    def keep_log(self, capture: int, capacity: int = 256) -> WriteLog:
+        """The log the stub records traced writes in, keeping ``capture`` bytes of each
+        (made anew if the capture differs; drain the old one first)."""
+        log = self._log
+        if log is None or log.capture != capture:
+            record_size = 32 + (capture + 7) // 8 * 8
+            self._records = ctypes.create_string_buffer(record_size * capacity)
+            log = self._log = WriteLog(0, capacity, record_size, capture,
+                                       ctypes.addressof(self._records))
+        return log
+
+    def take_log(self) -> list[tuple[int, int, int, int, bytes]]:
+        """The records in the log (fd, buf, count, result, first bytes), oldest first;
+        the log is then empty."""
+        log = self._log
+        if log is None or not log.count:
+            return []
+        records = memoryview(self._records)
+        size, capture, unpack = log.record_size, log.capture, _RECORD_HEAD.unpack_from
+        taken = []
+        for offset in range(0, log.count * size, size):
+            fd, buf, count, result = unpack(records, offset)
+            kept = offset + 32 + (count if count < capture else capture)
+            taken.append((fd, buf, count, result, records[offset + 32:kept].tobytes()))
+        log.count = 0
+        return taken
 
     def defer_return(self, value: int) -> None:
         """Have the stub write ``value`` to the return register when the callback returns."""

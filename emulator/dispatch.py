@@ -12,7 +12,9 @@ per-number invoker (:func:`syscalls.spec.make_invoker`, compiled once the number
 been called COMPILE_AFTER times), with no argument tuple or event built; traced calls of
 compiled numbers take a short path of their own (:meth:`Dispatcher._traced`); unknown
 numbers and the first calls of each number take the general path. A write the gate's
-write lane answers never gets here (see :meth:`Dispatcher._arm_write`).
+write lane answers never gets here (see :meth:`Dispatcher._arm_write`); while writes are
+traced, the lane records them and they are published here in a batch
+(:class:`WritesAnswered`) before anything else is.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from emulator.events import EventBus, SyscallEnter, SyscallExit, UnsupportedSyscall
+from emulator.events import (
+    EventBus,
+    SyscallEnter,
+    SyscallExit,
+    UnsupportedSyscall,
+    WritesAnswered,
+)
 from syscalls.errno import Errno, SyscallError
 from syscalls.fs import MAX_RW
 from syscalls.kernel.task import PendingSyscall
@@ -30,6 +38,7 @@ from syscalls.spec import Decoder, Invoker, Ret, compile_decoder, make_invoker
 from syscalls.table import SyscallTable
 
 if TYPE_CHECKING:
+    from emulator.cpu import WriteLog
     from emulator.machine import Machine
     from syscalls.context import SyscallContext
     from syscalls.kernel.task import Task
@@ -68,6 +77,10 @@ class Dispatcher:
         """The call the gate's write lane answers natively once armed (see _arm_write)."""
         if self._gate is not None and write is not None:
             self._gate.open_lane(write, machine.arch.syscall_trap, MAX_RW)
+        self._log: WriteLog | None = None
+        """The gate's log of traced writes, once one was armed (see _arm_write)."""
+        self._logged: tuple[int, int] = (0, 0)
+        """Whose writes the log holds: (tid, decoded fd)."""
 
     def trace(self, numbers: Iterable[int], tids: set[int] | None) -> None:
         self.traced = frozenset(numbers)
@@ -79,6 +92,8 @@ class Dispatcher:
         return number in self.traced and (self.traced_tids is None or tid in self.traced_tids)
 
     def on_syscall(self) -> None:
+        if self._log is not None and self._log.count:
+            self.drain_log()
         regs = self._read_registers()
         number = regs[0]
         invoke = self.invokers.get(number)
@@ -97,7 +112,7 @@ class Dispatcher:
         if type(result) is int:
             self._set_return(result)
             if number == self._write_number and result > 0:
-                self._arm_write(ctx, regs)
+                self._arm_write(ctx, regs, regs[1], False)
             task = ctx.task
             # _returned written out: the hot path saves the call.
             if task.saved_sigmask is not None:
@@ -108,19 +123,42 @@ class Dispatcher:
         self._outcome(ctx.task, number, self.bound[number].spec,
                       self.decoders[number](regs[1:]), result, False)
 
-    def _arm_write(self, ctx: SyscallContext, regs: Sequence[int]) -> None:
+    def _arm_write(self, ctx: SyscallContext, regs: Sequence[int], fd: int,
+                   traced: bool) -> None:
         """After a write the model made on a plain host file from a readable region, let
-        the gate make the next ones like it natively (emulator/cpu.py: WriteLane). Never
-        while writes are traced: observers must see every call."""
-        if self._write_number in self.traced or self._gate is None:
+        the gate make the next ones like it natively (emulator/cpu.py: WriteLane). A
+        traced write only if its observers take the calls in batches (WritesAnswered):
+        the gate then logs each one, and :meth:`drain_log` publishes them."""
+        gate = self._gate
+        if gate is None:
             return
-        entry = ctx.fds.entries.get(regs[1])
+        entry = ctx.fds.entries.get(fd)
         host_fd = entry.file.direct_write_fd if entry is not None else None
         if host_fd is None:
             return
+        log = None
+        if traced:
+            capture = self.bus.write_capture(host_fd)
+            if capture is None:
+                return
+            log = self._log = gate.keep_log(capture)
+            self._logged = (ctx.task.tid, fd)
         span = self.machine.memory.readable_span(regs[2])
         if span is not None:
-            self._gate.arm_write(regs[1], host_fd, *span)
+            gate.arm_write(regs[1], host_fd, *span, log=log)
+
+    def drain_log(self) -> None:
+        """Publish the traced writes the gate answered since Python last ran: before any
+        other event (at the next syscall, and when the slice ends)."""
+        gate = self._gate
+        if gate is None or self._log is None or not self._log.count:
+            return
+        tid, fd = self._logged
+        calls = [((fd, buf, count), result, data)
+                 for _, buf, count, result, data in gate.take_log()]
+        spec = self.bound[self._write_number].spec
+        self.bus.publish(WritesAnswered(tid, self._write_number, spec.name, spec, calls,
+                                        self.now()))
 
     def _traced(self, ctx: SyscallContext, number: int, regs: Sequence[int]) -> None:
         """A traced call of a number already compiled (see _general for the first ones)."""
@@ -139,6 +177,8 @@ class Dispatcher:
             self._set_return(result)
             publish(SyscallExit(task.tid, number, spec.name, spec, args, result, self.now(),
                                 False, note))
+            if number == self._write_number and result > 0:
+                self._arm_write(ctx, regs, args[0], True)
             self._returned(task)
             return
         self._outcome(task, number, spec, args, result, True)
@@ -191,8 +231,8 @@ class Dispatcher:
             if traced:
                 self.bus.publish(SyscallExit(task.tid, number, spec.name, spec, args, result,
                                              self.now(), note=note))
-            elif number == self._write_number and result > 0:
-                self._arm_write(machine.ctx, regs)
+            if number == self._write_number and result > 0:
+                self._arm_write(machine.ctx, regs, args[0], traced)
             self._returned(task)
             return
         self._outcome(task, number, spec, args, result, traced)

@@ -68,6 +68,25 @@ class SyscallExit(_Event):
         """Why elftrace failed the call, when it is a limitation of the emulation."""
 
 
+class WritesAnswered(_Event):
+    """Traced ``write`` calls the syscall gate made natively (its write lane), each
+    ``(args, result, data)`` with ``data`` the buffer's first bytes as they were written.
+    Published in order before any later event, so an observer sees the same sequence,
+    only in a batch; only observers that took batches (:meth:`EventBus.take_write_batches`)
+    ever let a traced write go that way."""
+
+    __slots__ = ("calls", "name", "number", "spec", "tid", "time")
+
+    def __init__(self, tid: int, number: int, name: str, spec: SyscallSpec,
+                 calls: list[tuple[tuple[int, int, int], int, bytes]], time: float) -> None:
+        self.tid = tid
+        self.number = number
+        self.name = name
+        self.spec = spec
+        self.calls = calls
+        self.time = time
+
+
 class UnsupportedSyscall(_Event):
     """A number with no handler: the guest got ENOSYS (qemu-user's 'Unsupported syscall')."""
 
@@ -136,12 +155,45 @@ class GuestKilled(_Event):
 E = TypeVar("E")
 
 
+WriteCapture = Callable[[int], "int | None"]
+"""An observer's answer to "may writes to this host fd reach you late, in batches?":
+how many bytes of each it shows, or None for no."""
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[type, list[Callable[[Any], None]]] = {}
+        self._batchers: list[tuple[object, WriteCapture]] = []
 
     def subscribe(self, kind: type[E], callback: Callable[[E], None]) -> None:
         self._subscribers.setdefault(kind, []).append(callback)
+
+    def take_write_batches(self, observer: object, callback: Callable[[WritesAnswered], None],
+                           capture: WriteCapture) -> None:
+        """``observer`` also takes traced writes in WritesAnswered batches, for the host fds
+        ``capture`` accepts."""
+        self.subscribe(WritesAnswered, callback)
+        self._batchers.append((observer, capture))
+
+    def write_capture(self, host_fd: int) -> int | None:
+        """Whether traced writes to ``host_fd`` may be reported in batches, and if so how
+        many bytes of each to keep: only if every observer of single calls takes batches
+        and accepts that fd (an observer that times calls, or prints to the same file as
+        the program, does not)."""
+        if not self._batchers:
+            return None
+        takers = {id(observer) for observer, _ in self._batchers}
+        for kind in (SyscallEnter, SyscallExit, UnsupportedSyscall, LibraryCall):
+            for callback in self._subscribers.get(kind, ()):
+                if id(getattr(callback, "__self__", callback)) not in takers:
+                    return None
+        largest = 0
+        for _, capture in self._batchers:
+            size = capture(host_fd)
+            if size is None:
+                return None
+            largest = max(largest, size)
+        return largest
 
     def wants(self, kind: type) -> bool:
         return bool(self._subscribers.get(kind))
@@ -149,6 +201,7 @@ class EventBus:
     def clear(self) -> None:
         """Nobody observes any more (a forked child's run)."""
         self._subscribers.clear()
+        self._batchers.clear()
 
     def publish(self, event: object) -> None:
         for callback in self._subscribers.get(type(event), ()):

@@ -713,6 +713,7 @@ class Machine:
             # slice is armed, and a request left standing would end every later slice at
             # its first block.
             self.timer.disarm()
+        self.dispatcher.drain_log()
         cpu.run_after_stop()
         # A CPU-time timer (SIGPROF for a profiler) that this slice made expire signals the
         # thread that ran it, where it stands: the profile sample must be this thread's.

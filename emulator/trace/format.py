@@ -1278,11 +1278,13 @@ def _compile_joined(spec: S.SyscallSpec, start: int, end: int,
 
 
 def compile_head(spec: S.SyscallSpec, stop: int, word: int, mem: GuestMemory,
-                 strsize: int) -> Callable[[Sequence[int]], str] | None:
+                 strsize: int, read: Callable[[int, int], bytes] | None = None,
+                 ) -> Callable[[Sequence[int]], str] | None:
     """``joined_args(spec, fc, 0, stop)`` as a function of the argument values alone,
     for one tracer's memory and ``-s``, when every argument in the range is of a kind
     that needs nothing else (numbers, pointers, input buffers); None otherwise. The
-    traced path then builds no FormatContext for the call's entry."""
+    traced path then builds no FormatContext for the call's entry. ``read`` reads input
+    buffers instead of the guest memory's raw reader."""
     if spec.printer is not None or stop > len(spec.args):
         return None
     mask = (1 << (8 * word)) - 1
@@ -1297,7 +1299,7 @@ def compile_head(spec: S.SyscallSpec, stop: int, word: int, mem: GuestMemory,
         else:
             return None
     namespace: dict[str, object] = {"hex_addr": hex_addr, "buffer_text": buffer_text,
-                                    "read": mem.raw.read}
+                                    "read": mem.raw.read if read is None else read}
     body = ' + ", " + '.join(parts) if parts else '""'
     source = f"def head(a):\n    return {body}\n"
     exec(compile(source, f"<strace head {spec.name} :{stop}>", "exec"), namespace)

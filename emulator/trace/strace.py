@@ -9,7 +9,10 @@ threads alive lines carry ``[pid N]`` prefixes. Column alignment (results at col
 
 from __future__ import annotations
 
+import os
+import stat
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -23,6 +26,7 @@ from emulator.events import (
     ThreadCreated,
     ThreadExited,
     UnsupportedSyscall,
+    WritesAnswered,
 )
 from emulator.trace import netformat  # noqa: F401  (registers the socket printers)
 from emulator.trace.backtrace import BacktraceSource, render
@@ -51,8 +55,8 @@ RESULT_COLUMN = 40
 class LineShape:
     """What the tracer needs to print one spec's lines, worked out once per spec."""
 
-    __slots__ = ("closed", "head", "plain_result", "plan", "sigreturn", "spec", "split",
-                 "trailing")
+    __slots__ = ("captured", "captured_head", "closed", "head", "plain_result", "plan",
+                 "sigreturn", "spec", "split", "trailing")
 
     def __init__(self, spec: SyscallSpec, word: int, mem: GuestMemory, strsize: int) -> None:
         self.spec = spec
@@ -68,6 +72,27 @@ class LineShape:
         self.plain_result = spec.printer is None and spec.ret is not Ret.HEX
         """A non-negative result is printed as a plain number."""
         self.sigreturn = spec.printer == "sigreturn"
+        self.captured: Captured | None = None
+        self.captured_head: Callable[[Sequence[int]], str] | None = None
+        """The head of a call whose input buffers are already read (WritesAnswered)."""
+        if self.closed and self.plain_result:
+            captured = Captured()
+            head = compile_head(spec, plan.split, word, mem, strsize, captured.read)
+            if head is not None:
+                self.captured, self.captured_head = captured, head
+
+
+class Captured:
+    """A memory reader that answers with bytes read earlier: the first bytes of a write
+    the gate logged (see WritesAnswered)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def read(self, _addr: int, size: int) -> bytes:
+        return self.data[:size]
 
 
 class Held:
@@ -146,6 +171,23 @@ class Strace:
         bus.subscribe(ThreadExited, self.on_thread_exited)
         bus.subscribe(ProcessExited, self.on_process_exited)
         bus.subscribe(GuestKilled, self.on_killed)
+        if not (self.options.backtraces or self.options.syscall_times
+                or self.options.timestamps):
+            bus.take_write_batches(self, self.on_writes, self._write_capture)
+
+    def _write_capture(self, host_fd: int) -> int | None:
+        """Writes to ``host_fd`` may reach us late unless they go to the file this trace
+        goes to (then strace's order of the two on it would change); into /dev/null
+        there is no order to keep."""
+        try:
+            ours = os.fstat(self.out.fileno())
+            theirs = os.fstat(host_fd)
+        except (AttributeError, OSError, ValueError):
+            return self._strsize  # not a host file (a test's buffer): nothing shared
+        if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino) and not (
+                stat.S_ISCHR(ours.st_mode) and ours.st_rdev == os.makedev(1, 3)):
+            return None
+        return self._strsize
 
     # Line assembly -----------------------------------------------------------------------
 
@@ -258,6 +300,25 @@ class Strace:
             self._finish(self._prefix(event.tid, event.time),
                          f"<... {event.name} resumed>" + tail, shown, duration, event.note)
         self._write_stack(held)
+
+    def on_writes(self, event: WritesAnswered) -> None:
+        """Writes the gate made: each line as on_enter and on_exit would print it."""
+        shape = self._shapes.get(event.number)
+        if shape is None or shape.spec is not event.spec:
+            shape = self._shape(event.spec, event.number)
+        head, captured = shape.captured_head, shape.captured
+        if head is None or captured is None:
+            raise RuntimeError(f"{event.name} lines cannot be printed from a batch")
+        if self.held:
+            self._interrupt_others(event.tid)
+        start = (self._prefix(event.tid, event.time) if self._prefixed else "") + \
+            event.name + "("
+        width = RESULT_COLUMN - 1
+        lines = []
+        for args, result, data in event.calls:
+            captured.data = data
+            lines.append((start + head(args) + ")").ljust(width) + " = " + str(result) + "\n")
+        self.out.write("".join(lines))
 
     def _write_stack(self, held: Held) -> None:
         if held.stack:

@@ -4,7 +4,9 @@ Whatever the lane answers must be what the model would have answered, and anythi
 changes the facts it relies on (close, dup, munmap, mprotect, fcntl's O_APPEND) must
 send the next write back to the model. The x86-64 programs (sources in data/) are run
 natively and compared byte for byte; Go's writes must take the lane on every
-architecture, and never while writes are traced."""
+architecture. Traced writes take it only when the tracer may print them in batches
+(emulator/events.py: WritesAnswered): not with -T, -tt, -k or --json, nor when the
+program writes to the file the trace goes to."""
 
 from __future__ import annotations
 
@@ -143,11 +145,60 @@ def test_go_writes_take_the_lane_on_every_architecture(tmp_path: Path, binary: s
     assert split_hits(result.stderr)[1] >= 250
 
 
+def collapse(line: str) -> str:
+    """A line without its alignment (strace pads to column 40 counting the pid)."""
+    return re.sub(r"\s+= ", " = ", line)
+
+
+def native_write_lines(binary: Path, *args: str) -> list[str]:
+    """The program's write(2) lines as ``strace -f`` prints them, pids cut off."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace not installed")
+    proc = subprocess.run(["strace", "-f", "-e", "trace=write", "-o", "/dev/stderr",
+                           str(binary), *args], capture_output=True, timeout=60, check=False)
+    lines = proc.stderr.decode().splitlines()
+    return [re.sub(r"^(\[pid +\d+\] |\d+ +)", "", line) for line in lines
+            if re.search(r"(^|\] |^\d+ +)write\(", line)]
+
+
 @x86_64_host
-def test_traced_writes_never_take_the_lane(tmp_path: Path) -> None:
+@pytest.mark.parametrize("binary", ["work-1.27-amd64-static", "work-1.27-arm7-static"])
+def test_traced_writes_take_the_lane_and_every_line_is_printed(tmp_path: Path,
+                                                               binary: str) -> None:
+    # The trace goes to a file, the writes to another: the gate logs them and the tracer
+    # prints them in batches, the same lines strace prints (the same program on amd64).
+    native = native_write_lines(ROOT / "bins" / "work-1.27-amd64-static", "writes", "300",
+                                str(tmp_path / "native.out"))
     log = tmp_path / "trace"
-    result = elftrace("trace", "-o", str(log), str(ROOT / "bins" / "work-1.27-amd64-static"),
-                      "writes", "300")
+    result = elftrace("trace", "-f", "-e", "trace=write", "-o", str(log),
+                      str(ROOT / "bins" / binary), "writes", "300", str(tmp_path / "guest.out"))
+    assert result.returncode == 0, result.stderr
+    assert split_hits(result.stderr)[1] >= 250
+    traced = [re.sub(r"^\[pid +\d+\] ", "", line) for line in log.read_text().splitlines()
+              if "write(" in line]
+    assert [collapse(line) for line in traced] == [collapse(line) for line in native]
+    assert sum(line.startswith('write(3, "x", 1)') for line in traced) == 300
+
+
+@x86_64_host
+@pytest.mark.parametrize("option", ["-T", "-tt", "-k", "--json"])
+def test_writes_traced_with_times_or_stacks_never_take_the_lane(tmp_path: Path,
+                                                                option: str) -> None:
+    log = tmp_path / "trace"
+    result = elftrace("trace", option, "-o", str(log),
+                      str(ROOT / "bins" / "work-1.27-amd64-static"), "writes", "100",
+                      str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert split_hits(result.stderr)[1] == 0
-    assert len(re.findall(r'^write\(\d+, "x", 1\) += 1$', log.read_text(), re.M)) == 300
+    assert len(re.findall(r'"x"|\\"x\\"', log.read_text())) >= 100  # strace or JSON lines
+
+
+@x86_64_host
+def test_writes_to_the_trace_s_own_file_keep_their_order(tmp_path: Path) -> None:
+    # The program writes to elftrace's stderr, where the trace goes: strace's order of the
+    # two (each call's bytes, then its line) must stay, so those writes take no lane.
+    result = elftrace("trace", "-e", "trace=write", str(ROOT / "bins" / "work-1.27-amd64-static"),
+                      "writes", "50", "/dev/stderr")
+    assert result.returncode == 0, result.stderr
+    guest_and_trace, _ = split_hits(result.stderr)
+    assert len(re.findall(rb'^xwrite\(3, "x", 1\) += 1$', guest_and_trace, re.M)) == 50
