@@ -5,7 +5,8 @@
 Runs the program on one Unicorn engine with only the hooks a program cannot run without
 (the syscall trap: SYSCALL on x86-64, the SVC interrupt on ARM, answered by elftrace's
 kernel model, which for a CPU-bound program is a few hundred calls; and the TLB fill
-hook that gives pages their permissions), as elftrace sets the engine up. Left out: the
+hook that gives pages their permissions, and the TLB's growth, see ``PlainStop``), as
+elftrace sets the engine up. Left out: the
 time-slice block hook and its timer thread, and host signal forwarding, so threads
 switch only when one blocks. That is enough for a program whose other threads sleep
 (the ``cpu`` workload) and is not a substitute for elftrace: a guest thread that spins
@@ -24,10 +25,29 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from unicorn import Uc
 
+if TYPE_CHECKING:
+    from emulator.slicer import BlockStopper
+
 TLB_MODES = ("pages", "cpu", "virtual")
+
+
+class PlainStop:
+    """Stands in for the block stopper where there is no block hook: the TLB's growth
+    (emulator/cpu.py: Cpu.grow_tlb) stops the engine with ``uc_emu_stop``, which may run
+    the instruction that filled the page once more (elftrace cannot risk that, see
+    emulator/slicer.py; for a measurement the program's own success check tells)."""
+
+    def __init__(self, uc: Uc) -> None:
+        self.uc = uc
+
+    def request_stop(self) -> None:
+        self.uc.emu_stop()
+
+    def clear(self) -> None: ...
 
 
 class NoSliceTimer:
@@ -40,6 +60,7 @@ class NoSliceTimer:
         self.quantum = quantum
         self.work_quantum = work_quantum
         self.watch_fd: int | None = None
+        self.stopper: PlainStop | BlockStopper = PlainStop(uc)
         if block_hook:
             from emulator.slicer import BlockStopper
 
@@ -51,7 +72,8 @@ class NoSliceTimer:
 
     def arm(self) -> None: ...
 
-    def disarm(self) -> None: ...
+    def disarm(self) -> None:
+        self.stopper.clear()  # a stop the TLB's growth asked for (Machine._run_slice)
 
     def signal_handled(self) -> None: ...
 

@@ -94,6 +94,8 @@ class Dispatcher:
     def on_syscall(self) -> None:
         if self._log is not None and self._log.count:
             self.drain_log()
+        if self.cpu.tlb_growth_due:
+            self.cpu.grow_tlb()
         regs = self._read_registers()
         number = regs[0]
         invoke = self.invokers.get(number)

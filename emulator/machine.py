@@ -228,6 +228,9 @@ class Machine:
         deterministic = self.options.kernel.deterministic
         self.timer = SliceTimer(self.cpu.uc, self.options.quantum,
                                 work_quantum=WORK_QUANTUM if deterministic else None)
+        # The TLB hook asks for a stop when the TLB must grow (Cpu.grow_tlb); in a
+        # deterministic run that too depends on the guest's work only.
+        self.cpu.on_tlb_pressure = self.timer.stopper.request_stop
         self.clock: Clock = Clock()
         if deterministic:
             self.clock = VirtualClock(self.timer.stopper.work, NS_PER_BLOCK)
@@ -714,6 +717,8 @@ class Machine:
             # its first block.
             self.timer.disarm()
         self.dispatcher.drain_log()
+        if cpu.tlb_growth_due:
+            cpu.grow_tlb()
         cpu.run_after_stop()
         # A CPU-time timer (SIGPROF for a profiler) that this slice made expire signals the
         # thread that ran it, where it stands: the profile sample must be this thread's.
