@@ -103,9 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     fault_hook = args.fault_hook
     original_pages = machine_mod.Cpu.use_page_permissions
 
-    def use_page_permissions(self: machine_mod.Cpu, prot_at: object) -> None:
+    def use_page_permissions(self: machine_mod.Cpu, prot_at: object,
+                             regions: object = None) -> None:
         if tlb == "pages":
-            original_pages(self, prot_at)  # type: ignore[arg-type]
+            original_pages(self, prot_at, regions)  # type: ignore[arg-type]
         elif tlb == "virtual":
             self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
             self.uc.ctl_exits_enabled(True)

@@ -139,6 +139,82 @@ class WriteLog(ctypes.Structure):
 _RECORD_HEAD = struct.Struct("<4Q")
 
 
+class RegionTable(ctypes.Structure):
+    """The guest's mappings as the TLB hook's host code reads them (offsets fixed in
+    its code): ``count`` sorted, non-overlapping [start, end) ranges and their UC_PROT_*
+    bits, kept by emulator/memory.py: RegionMap; and the TLB's fill counters
+    (Cpu.grow_tlb)."""
+
+    _fields_ = (("count", ctypes.c_uint64),           # 0
+                ("starts", ctypes.c_void_p),          # 8   uint64[count]
+                ("ends", ctypes.c_void_p),            # 16  uint64[count]
+                ("prots", ctypes.c_void_p),           # 24  uint64[count]
+                ("python_only", ctypes.c_uint64),     # 32  nonzero: every fill to Python
+                ("fills", ctypes.c_uint64),           # 40  since the last flush
+                ("fill_limit", ctypes.c_uint64),      # 48  from there on, fills to Python
+                ("python", ctypes.c_void_p))          # 56  the Python fill hook
+
+
+# The TLB fill hook's host code (x86-64, System V ABI): ``bool fill(uc_engine *uc,
+# uint64_t page, uc_mem_type type, uc_tlb_entry *entry, RegionTable *table)``. It grants
+# an access its region allows, as the Python hook would (a data access gets the page
+# without EXEC, a fetch without WRITE); anything else (no region, a refusal, the fill
+# limit, python_only) it hands to the Python hook with the same arguments (a tail call).
+# Assembled with GNU as from the listing in the comments.
+_FILL_X86_64 = bytes.fromhex(
+    "4d8b4828"          # 000 fill:    mov r9, [r8+40]       (fills)
+    "4d3b4830"          # 004          cmp r9, [r8+48]
+    "0f839a000000"      # 008          jae python            (fill limit reached)
+    "4983782000"        # 00e          cmp qword [r8+32], 0
+    "0f858f000000"      # 013          jne python            (python_only)
+    "31c0"              # 019          xor eax, eax          (lo = 0)
+    "4d8b10"            # 01b          mov r10, [r8]         (hi = count)
+    "4d8b5808"          # 01e          mov r11, [r8+8]       (starts)
+    "4c39d0"            # 022 search:  cmp rax, r10
+    "7318"              # 025          jae found
+    "4e8d0c10"          # 027          lea r9, [rax+r10]
+    "49d1e9"            # 02b          shr r9, 1             (mid)
+    "4b3934cb"          # 02e          cmp [r11+r9*8], rsi
+    "7706"              # 032          ja upper              (starts[mid] > page)
+    "498d4101"          # 034          lea rax, [r9+1]       (lo = mid + 1)
+    "ebe8"              # 038          jmp search
+    "4d89ca"            # 03a upper:   mov r10, r9           (hi = mid)
+    "ebe3"              # 03d          jmp search
+    "4885c0"            # 03f found:   test rax, rax
+    "7464"              # 042          jz python             (below every region)
+    "48ffc8"            # 044          dec rax               (i: the last start <= page)
+    "4d8b4810"          # 047          mov r9, [r8+16]
+    "493934c1"          # 04b          cmp [r9+rax*8], rsi
+    "7657"              # 04f          jbe python            (ends[i] <= page: unmapped)
+    "4d8b4818"          # 051          mov r9, [r8+24]
+    "4d8b0cc1"          # 055          mov r9, [r9+rax*8]    (prot)
+    "41ba01000000"      # 059          mov r10d, 1           (need READ,
+    "83fa11"            # 05f          cmp edx, 17
+    "7506"              # 062          jne fetch
+    "41ba02000000"      # 064          mov r10d, 2            WRITE for UC_MEM_WRITE,
+    "83fa12"            # 06a fetch:   cmp edx, 18
+    "7506"              # 06d          jne check
+    "41ba04000000"      # 06f          mov r10d, 4            EXEC for UC_MEM_FETCH)
+    "4d85d1"            # 075 check:   test r9, r10
+    "742e"              # 078          jz python             (refused: Python records it)
+    "4d89cb"            # 07a          mov r11, r9
+    "4983e306"          # 07d          and r11, 6
+    "4983fb06"          # 081          cmp r11, 6
+    "7510"              # 085          jne entry             (not both WRITE and EXEC)
+    "4183fa04"          # 087          cmp r10d, 4
+    "7406"              # 08b          je nowrite
+    "4983e1fb"          # 08d          and r9, ~4            (data: no EXEC)
+    "eb04"              # 091          jmp entry
+    "4983e1fd"          # 093 nowrite: and r9, ~2            (fetch: no WRITE)
+    "488931"            # 097 entry:   mov [rcx], rsi        (entry->paddr = page)
+    "44894908"          # 09a          mov [rcx+8], r9d      (entry->perms)
+    "49ff4028"          # 09e          inc qword [r8+40]     (fills)
+    "b801000000"        # 0a2          mov eax, 1
+    "c3"                # 0a7          ret
+    "41ff6038")         # 0a8 python:  jmp [r8+56]
+_FILL_STUBS = {"x86_64": _FILL_X86_64}
+
+
 # The gate's host code (x86-64, System V ABI). Entry INSN (offset 0) is an instruction
 # hook, ``void (uc_engine *uc, gate *g)``; entry INTR (offset 0x0f) an interrupt hook,
 # ``void (uc_engine *uc, uint32_t intno, gate *g)``, which first stores intno in
@@ -429,9 +505,9 @@ class Cpu:
         self._page_permissions = False
         self.tlb_entries = _TLB_FIRST_ENTRIES
         """How large we believe Unicorn's TLB has grown (see :meth:`grow_tlb`)."""
-        self.fills = 0
-        """Pages the TLB hook has filled since the last flush."""
-        self._fill_limit = 2 * _TLB_FIRST_ENTRIES
+        self._tlb = RegionTable(fill_limit=2 * _TLB_FIRST_ENTRIES)
+        """The fill counters (and, with the host-code hook, the regions it reads)."""
+        self._fill_code: mmap.mmap | None = None
         self.tlb_growth_due = False
         """The TLB is thrashing: flush it (grow_tlb) at the next safe point."""
         self.on_tlb_pressure: Callable[[], None] = _nothing
@@ -546,7 +622,13 @@ class Cpu:
 
     # Page permissions --------------------------------------------------------------------
 
-    def use_page_permissions(self, prot_at: Callable[[int], int]) -> None:
+    @property
+    def fills(self) -> int:
+        """Pages the TLB hook has filled since the last flush."""
+        return int(self._tlb.fills)
+
+    def use_page_permissions(self, prot_at: Callable[[int], int],
+                             regions: RegionTable | None = None) -> None:
         """Have Unicorn's TLB ask ``prot_at(page)`` (UC_PROT_* bits, -1 if unmapped) for
         every page it fills, and record a refused access as :attr:`fault`.
 
@@ -558,6 +640,10 @@ class Cpu:
         filled by whichever kind of access comes), and stores run at full speed:
         CPU-bound guests ~2.5x faster. The same hook replaces the invalid-memory hook,
         whose mere presence also forces every store onto the slow path.
+
+        With ``regions`` (the same map as ``prot_at``'s, kept in a RegionTable) and an
+        x86-64 host, the hook Unicorn calls is host code that grants what the regions
+        allow and calls the Python hook only for the rest (~0.05 instead of ~2.5 us a fill).
         """
         from unicorn import UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_MEM_WRITE, UC_TLB_VIRTUAL
 
@@ -573,9 +659,10 @@ class Cpu:
 
         def fill(_uc: object, page: int, access: int, entry: int, _user: object) -> bool:
             try:
-                cpu.fills += 1
-                if cpu.fills > cpu._fill_limit:
-                    cpu._fill_limit = _NO_LIMIT
+                counters = cpu._tlb
+                counters.fills += 1
+                if counters.fills > counters.fill_limit:
+                    counters.fill_limit = _NO_LIMIT
                     cpu.tlb_growth_due = True
                     cpu.on_tlb_pressure()
                 prot = prot_at(page)
@@ -601,9 +688,19 @@ class Cpu:
 
         function = _TLB_FILL_CFUNC(fill)
         self._callbacks.append(function)
+        callback = ctypes.cast(function, ctypes.c_void_p).value
+        user_data = None
+        code = _executable(_FILL_STUBS.get(platform.machine())) if regions is not None \
+            else None
+        if code is not None and regions is not None:
+            regions.fills, regions.fill_limit = self._tlb.fills, self._tlb.fill_limit
+            regions.python = callback
+            self._tlb, self._fill_code = regions, code
+            callback = ctypes.addressof(ctypes.c_char.from_buffer(code))
+            user_data = ctypes.addressof(regions)
         handle = uc_hook_h()
         status = uclib.uc_hook_add(self._uch, ctypes.byref(handle), UC_HOOK_TLB_FILL,
-                                   ctypes.cast(function, ctypes.c_void_p), None,
+                                   ctypes.c_void_p(callback), ctypes.c_void_p(user_data),
                                    ctypes.c_uint64(1), ctypes.c_uint64(0))
         if status:
             raise UcError(status)
@@ -615,7 +712,7 @@ class Cpu:
             status = uclib.uc_ctl(self._uch, ctypes.c_int(_UC_CTL_TLB_FLUSH_WRITE))
             if status:
                 raise UcError(status)
-            self.fills = 0
+            self._tlb.fills = 0
 
     def grow_tlb(self) -> None:
         """Flush the TLB so that Unicorn enlarges it. Why: the TLB starts with 256 entries
@@ -629,7 +726,7 @@ class Cpu:
         self.tlb_growth_due = False
         self.tlb_entries = min(2 * self.tlb_entries, _TLB_MAX_ENTRIES)
         self.flush_tlb()
-        self._fill_limit = 2 * self.tlb_entries if self.tlb_entries < _TLB_MAX_ENTRIES \
+        self._tlb.fill_limit = 2 * self.tlb_entries if self.tlb_entries < _TLB_MAX_ENTRIES \
             else _NO_LIMIT
 
     def exact_fault(self) -> Fault | None:
@@ -665,6 +762,7 @@ class Cpu:
         context = self.uc.context_save()
         hook = self.uc.hook_add(UC_HOOK_MEM_INVALID, on_invalid)
         self.lenient_tlb = True
+        self._tlb.python_only += 1
         self.flush_tlb()
         try:
             self.uc.emu_start(self.arch.resume_address(self), self.arch.never_address,
@@ -673,6 +771,7 @@ class Cpu:
             pass
         finally:
             self.lenient_tlb = False
+            self._tlb.python_only -= 1
             self.uc.hook_del(hook)
             self.uc.context_restore(context)
             self.flush_tlb()
@@ -719,6 +818,20 @@ class Cpu:
 
 def _nothing() -> None:
     pass
+
+
+def _executable(code: bytes | None) -> mmap.mmap | None:
+    """``code`` in an executable page of its own; None without code for this host, or if
+    the system refuses such a page."""
+    if code is None:
+        return None
+    try:
+        page = mmap.mmap(-1, mmap.PAGESIZE,
+                         prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    except (OSError, ValueError):
+        return None
+    page.write(code)
+    return page
 
 
 def _unset() -> None:  # pragma: no cover - replaced before the first emu_start

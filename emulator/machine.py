@@ -222,7 +222,7 @@ class Machine:
             self._load_interpreter()
         self.cpu = Cpu(arch)
         self.memory = UnicornMemory(self.cpu.uc, arch.layout.task_size.bit_length())
-        self.cpu.use_page_permissions(self.memory.prot_at)
+        self.cpu.use_page_permissions(self.memory.prot_at, self.memory.region_table)
         self.memory.on_protect = self.cpu.flush_tlb
         self.mem = GuestMemory(self.memory, arch.word_size)
         deterministic = self.options.kernel.deterministic

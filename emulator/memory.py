@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from unicorn import Uc, UcError
 
-from emulator.cpu import RAW
+from emulator.cpu import RAW, RegionTable
 from syscalls.kernel.memory import MemoryFault
 
 _mem_read = RAW.uc_mem_read
@@ -89,7 +89,9 @@ class UnicornMemory:
         self._uch = uc._uch
         self.window_size = 1 << min(address_bits, 40)
         self._windows: dict[int, Window] = {}
-        self._regions = RegionMap()
+        self.region_table = RegionTable()
+        """The mappings for the TLB hook's host code (Cpu.use_page_permissions)."""
+        self._regions = RegionMap(self.region_table)
         self._fixed = RegionMap()
         """Regions the Arch mapped into the engine itself (i386's GDT): no window, never
         changed, but the TLB must let the CPU read them."""
@@ -224,10 +226,12 @@ class UnicornMemory:
     def reshaping(self) -> Iterator[None]:
         """Around calls that make Unicorn look pages up itself (see :meth:`prot_at`)."""
         self._reshaping += 1
+        self.region_table.python_only += 1
         try:
             yield
         finally:
             self._reshaping -= 1
+            self.region_table.python_only -= 1
 
     def discard(self, start: int, size: int) -> None:
         """MADV_DONTNEED: the range reads back as zeros and its host pages are freed."""
@@ -303,10 +307,13 @@ class RegionMap:
     """Our copy of Unicorn's region list (its own costs a Python object per region per
     call): sorted, non-overlapping [start, end) ranges with their protection."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: RegionTable | None = None) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.prots: list[int] = []
+        self.table = table
+        """A copy for host code (the TLB hook's), updated with every change."""
+        self._arrays: tuple[ctypes.Array[ctypes.c_uint64], ...] = ()
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -325,6 +332,21 @@ class RegionMap:
         self.starts.insert(i, start)
         self.ends.insert(i, end)
         self.prots.insert(i, prot)
+        if self.table is not None:
+            self._publish(self.table)
+
+    def _publish(self, table: RegionTable) -> None:
+        count = len(self.starts)
+        if not self._arrays or count > len(self._arrays[0]):
+            capacity = max(64, 2 * count)
+            self._arrays = tuple((ctypes.c_uint64 * capacity)() for _ in range(3))
+            table.count = 0
+            table.starts, table.ends, table.prots = (ctypes.addressof(a) for a in self._arrays)
+        starts, ends, prots = self._arrays
+        starts[:count] = self.starts
+        ends[:count] = self.ends
+        prots[:count] = self.prots
+        table.count = count
 
     def remove(self, start: int, end: int) -> list[tuple[int, int, int]]:
         """Take [start, end) out, splitting ranges at its edges; return what was there."""
@@ -343,4 +365,6 @@ class RegionMap:
             if b > end:
                 self.add(end, b, prot)
                 i += 1
+        if self.table is not None:
+            self._publish(self.table)
         return removed

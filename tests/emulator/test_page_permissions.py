@@ -5,7 +5,8 @@ sees the page), the right si_code, and permissions that follow mprotect and munm
 Code written into a writable and executable page must run as written.
 
 The x86-64 programs are compared with the same file run natively under strace; the ARM
-ones with what the architecture defines (their faulting addresses are constants).
+ones with what the architecture defines (their faulting addresses are constants). Both
+with the host-code fill hook (x86-64 hosts) and with every fill made in Python.
 """
 
 from __future__ import annotations
@@ -67,8 +68,14 @@ SIGSEGV_LINE = re.compile(r"--- SIGSEGV \{si_signo=SIGSEGV, si_code=(\w+), si_ad
 MMAP_RESULT = re.compile(r"^mmap\(.*\) = (0x[0-9a-f]+)$", re.M)
 
 
-def elftrace_trace(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "emulator", "trace", str(path)], cwd=ROOT,
+PYTHON_FILLS = ("import emulator.cpu as c; c._FILL_STUBS.clear(); "
+                "from emulator.cli import main; raise SystemExit(main())")
+"""elftrace with every TLB fill made by the Python hook (no host-code hook)."""
+
+
+def elftrace_trace(path: Path, fills: str = "native") -> subprocess.CompletedProcess[str]:
+    start = ["-m", "emulator"] if fills == "native" else ["-c", PYTHON_FILLS]
+    return subprocess.run([sys.executable, *start, "trace", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -86,22 +93,24 @@ def fault_of(trace: str) -> tuple[str, int] | None:
 
 @pytest.mark.skipif(platform.machine() != "x86_64" or not shutil.which("strace"),
                     reason="needs an x86-64 host with strace")
+@pytest.mark.parametrize("fills", ["native", "python"])
 @pytest.mark.parametrize("name", sorted(X86_64))
-def test_x86_64_faults_match_linux(tmp_path: Path, name: str) -> None:
+def test_x86_64_faults_match_linux(tmp_path: Path, name: str, fills: str) -> None:
     path = write_exe(tmp_path, name, static_elf(bytes.fromhex(X86_64[name])))
     native = subprocess.run(["strace", str(path)], capture_output=True, text=True,
                             timeout=60, check=False)
-    ours = elftrace_trace(path)
+    ours = elftrace_trace(path, fills)
     assert ours.returncode == (native.returncode if native.returncode >= 0
                                else 128 - native.returncode), ours.stderr
     assert fault_of(ours.stderr) == fault_of(native.stderr), ours.stderr + native.stderr
 
 
+@pytest.mark.parametrize("fills", ["native", "python"])
 @pytest.mark.parametrize("name", sorted(ARM))
-def test_arm_faults_report_the_exact_address(tmp_path: Path, name: str) -> None:
+def test_arm_faults_report_the_exact_address(tmp_path: Path, name: str, fills: str) -> None:
     code, si_code, address = ARM[name]
     path = write_exe(tmp_path, name, static_elf(bytes.fromhex(code), machine=EM_ARM))
-    ours = elftrace_trace(path)
+    ours = elftrace_trace(path, fills)
     assert ours.returncode == 128 + 11, ours.stderr
     assert fault_of(ours.stderr) == (si_code, address), ours.stderr
 
