@@ -258,13 +258,24 @@ def _host_open_flags(ctx: SyscallContext, flags: int) -> int:
     return host | os.O_CLOEXEC
 
 
+DEV_FD_ALIASES = {"/dev/stdin": "/proc/self/fd/0", "/dev/stdout": "/proc/self/fd/1",
+                  "/dev/stderr": "/proc/self/fd/2"}
+"""Linux's /dev/std* symlinks: the program's own descriptors, never elftrace's."""
+
+
 def open_path(ctx: SyscallContext, path: str, flags: int, mode: int) -> File:
     r = resolver(ctx)
+    if path.startswith("/dev/"):
+        path = DEV_FD_ALIASES.get(path) or (
+            "/proc/self/fd" + path[7:] if path == "/dev/fd" or path.startswith("/dev/fd/")
+            else path)
     proc = r.proc_target(path, ctx.task)
     if proc is not None:
         entry = r.proc_entry(proc[0], proc[1], ctx.task, ctx.abi.word_size)
         if entry.link is not None and not entry.link.startswith("/"):
-            raise SyscallError(Errno.ENXIO)
+            if not proc[1].startswith("fd/"):
+                raise SyscallError(Errno.ENXIO)
+            return _reopen(ctx, ctx.process.fds.entries[int(proc[1][3:])].file, flags)
         if entry.link is not None:
             path = entry.link
         elif entry.entries is not None:
@@ -288,6 +299,23 @@ def open_path(ctx: SyscallContext, path: str, flags: int, mode: int) -> File:
     except OSError as exc:
         raise from_os_error(exc) from None
     return HostFile(fd, _guest_status_flags(ctx, flags), path)
+
+
+def _reopen(ctx: SyscallContext, file: File, flags: int) -> File:
+    """open(2) of /proc/self/fd/N for a descriptor with no path: Linux opens a pipe again
+    (a new description of it; unlike a FIFO's, the open never waits for or needs a
+    reader), and refuses sockets and anonymous inodes (ENXIO)."""
+    access = flags & A.O_ACCMODE
+    if isinstance(file, PipeEnd) and access in (A.O_RDONLY, A.O_WRONLY):
+        return PipeEnd(file.pipe, _guest_status_flags(ctx, flags))
+    if isinstance(file, HostFile) and stat_mod.S_ISFIFO(file.mode):
+        try:
+            fd = os.open(f"/proc/self/fd/{file.fd}", _host_open_flags(ctx, flags) | os.O_NONBLOCK)
+        except OSError as exc:
+            raise from_os_error(exc) from None
+        os.set_blocking(fd, True)
+        return HostFile(fd, _guest_status_flags(ctx, flags), file.path)
+    raise SyscallError(Errno.ENXIO)
 
 
 def _guest_status_flags(ctx: SyscallContext, flags: int) -> int:
