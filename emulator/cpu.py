@@ -370,15 +370,9 @@ class SyscallGate:
     @classmethod
     def create(cls, uc: Uc, reg_ids: Sequence[int], ret_reg: int,
                word_mask: int) -> SyscallGate | None:
-        stub = _GATE_STUBS.get(platform.machine())
-        if stub is None:
+        code = _executable(_GATE_STUBS.get(platform.machine()))
+        if code is None:
             return None
-        try:
-            code = mmap.mmap(-1, mmap.PAGESIZE,
-                             prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-        except (OSError, ValueError):
-            return None
-        code.write(stub)
         return cls(code, uc, reg_ids, ret_reg, word_mask)
 
     def hook(self, callback: Callable[[], None], intr: bool) -> tuple[int, int]:
