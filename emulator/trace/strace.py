@@ -74,12 +74,8 @@ class LineShape:
         self.sigreturn = spec.printer == "sigreturn"
         self.captured: Captured | None = None
         self.captured_head: Callable[[Sequence[int]], str] | None = None
-        """The head of a call whose input buffers are already read (WritesAnswered)."""
-        if self.closed and self.plain_result:
-            captured = Captured()
-            head = compile_head(spec, plan.split, word, mem, strsize, captured.read)
-            if head is not None:
-                self.captured, self.captured_head = captured, head
+        """The head of a call whose input buffers are already read (WritesAnswered),
+        compiled when the first batch comes (Strace._batch_head)."""
 
 
 class Captured:
@@ -306,9 +302,7 @@ class Strace:
         shape = self._shapes.get(event.number)
         if shape is None or shape.spec is not event.spec:
             shape = self._shape(event.spec, event.number)
-        head, captured = shape.captured_head, shape.captured
-        if head is None or captured is None:
-            raise RuntimeError(f"{event.name} lines cannot be printed from a batch")
+        head, captured = self._batch_head(shape)
         if self.held:
             self._interrupt_others(event.tid)
         start = (self._prefix(event.tid, event.time) if self._prefixed else "") + \
@@ -319,6 +313,17 @@ class Strace:
             captured.data = data
             lines.append((start + head(args) + ")").ljust(width) + " = " + str(result) + "\n")
         self.out.write("".join(lines))
+
+    def _batch_head(self, shape: LineShape) -> tuple[Callable[[Sequence[int]], str], Captured]:
+        if shape.captured_head is None or shape.captured is None:
+            captured = Captured()
+            head = compile_head(shape.spec, shape.split, self._abi.word_size, self._mem,
+                                self._strsize, captured.read) \
+                if shape.closed and shape.plain_result else None
+            if head is None:
+                raise RuntimeError(f"{shape.spec.name} lines cannot be printed from a batch")
+            shape.captured, shape.captured_head = captured, head
+        return shape.captured_head, shape.captured
 
     def _write_stack(self, held: Held) -> None:
         if held.stack:
